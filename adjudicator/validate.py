@@ -1,0 +1,300 @@
+"""Input validation: split a source frame as read into typed rows and quarantine rows, by the data contract.
+
+``validate`` takes the columns of one input source as read (text for CSV/NDJSON, possibly typed for Parquet or a
+DataFrame) and returns the rows that keep the contract, typed as ``schema.SOURCES[source]``, and one quarantine row
+for every row that breaks it, with every problem named. Each check is one polars expression yielding an error
+message or null; the messages of a row are joined with "; " and the first offending column is recorded. No row is
+dropped: rows in = typed rows + quarantine rows, which ``validate`` asserts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from adjudicator import national_code, schema
+from adjudicator.dates import parse_date_series
+from adjudicator.errors import InputError
+
+__all__ = ["ROW", "validate", "check_columns", "raw_json_expr"]
+
+ROW = "__row"  # the 1-based data row number (header not counted) that travels with a row
+
+_INT_TEXT = r"^[+-]?[0-9]+$"
+_TRUE = ("true", "1")
+_FALSE = ("false", "0")
+_LEVELS = (1, 2, 3)
+
+# Allowed values of the enumerated text columns, per source; a null passes unless the column is required.
+_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "claims": {"setting": schema.SETTINGS, "submission": schema.SUBMISSIONS},
+    "members": {"sex": schema.SEXES, "relationship": schema.RELATIONSHIPS},
+    "coverage": {"kind": schema.COVER_KINDS, "status": schema.COVER_STATUSES},
+    "providers": {"provider_type": schema.PROVIDER_TYPES, "sector": schema.SECTORS},
+}
+# Defaults applied to nulls before the typed frame is returned.
+_DEFAULTS: dict[str, dict[str, object]] = {
+    "claims": {"submission": "original"},
+    "coverage": {"status": "active", "waiting_days": 0},
+}
+
+
+def _v(c: str) -> str:
+    return f"__v_{c}"
+
+
+def _t(c: str) -> str:
+    return f"__t_{c}"
+
+
+@dataclass
+class _Checks:
+    """The error expressions of one source, in the order their columns are reported."""
+
+    items: list[tuple[str, pl.Expr]] = field(default_factory=list)
+
+    def add(self, column: str, error: pl.Expr) -> None:
+        self.items.append((column, error))
+
+
+def check_columns(columns: list[str] | tuple[str, ...], source: str, file: str) -> None:
+    """Raise InputError when a required column of ``source`` is absent from ``columns``."""
+    if source not in schema.SOURCES:
+        raise InputError(f"{file}: unknown source {source!r} (expected one of {', '.join(schema.SOURCES)})")
+    missing = [c for c in schema.REQUIRED[source] if c not in columns]
+    if missing:
+        names = ", ".join(repr(c) for c in missing)
+        plural = "s" if len(missing) > 1 else ""
+        raise InputError(f"{file}: missing required column{plural} {names} for {source}")
+
+
+def _text_expr(c: str, dtype: pl.DataType) -> pl.Expr:
+    """The value as text, trimmed, empty → null (for typed columns: the value cast to text)."""
+    if dtype == pl.String:
+        t = pl.col(c).str.strip_chars()
+    elif isinstance(dtype, pl.List):
+        t = pl.col(c).list.eval(pl.element().cast(pl.String)).list.join("|")
+    elif dtype == pl.Null:
+        t = pl.col(c).cast(pl.String)
+    elif isinstance(dtype, (pl.Struct, pl.Array, pl.Object)):
+        t = pl.struct(pl.col(c)).struct.json_encode()
+    else:
+        t = pl.col(c).cast(pl.String)
+    return pl.when(t != "").then(t).otherwise(pl.lit(None, pl.String))
+
+
+def raw_json_expr(columns: dict[str, pl.DataType]) -> pl.Expr:
+    """The row as read, as a JSON object of text values (lists `|`-joined), in column order."""
+    parts = []
+    for c, dtype in columns.items():
+        if dtype == pl.String:
+            parts.append(pl.col(c))
+        elif isinstance(dtype, pl.List):
+            parts.append(pl.col(c).list.eval(pl.element().cast(pl.String)).list.join("|").alias(c))
+        elif isinstance(dtype, (pl.Struct, pl.Array, pl.Object)):
+            parts.append(pl.struct(pl.col(c)).struct.json_encode().alias(c))
+        else:
+            parts.append(pl.col(c).cast(pl.String).alias(c))
+    if not parts:
+        return pl.lit("{}")
+    return pl.struct(parts).struct.json_encode()
+
+
+def _quoted(t: pl.Expr) -> pl.Expr:
+    # Long garbage would swamp the message; the raw row keeps the full value.
+    return pl.when(t.str.len_chars() > 40).then(t.str.slice(0, 40) + "…").otherwise(t)
+
+
+def _int_value(c: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+    """(Int64 value or null, whether the text is written as an integer)."""
+    t = pl.col(_t(c))
+    if dtype.is_integer():
+        v = pl.col(c).cast(pl.Int64, strict=False)
+        return v, pl.col(c).is_not_null()
+    written_int = t.str.contains(_INT_TEXT)
+    v = pl.when(written_int).then(t.str.strip_prefix("+").cast(pl.Int64, strict=False))
+    return v, written_int
+
+
+def _column_checks(
+    source: str, c: str, dtype: pl.DataType, raw_dtype: pl.DataType
+) -> tuple[pl.Expr, Callable[[_Checks], None]]:
+    """The typed value of column ``c`` and a function registering its errors."""
+    t = pl.col(_t(c))
+    present = t.is_not_null()
+    q = _quoted(t)
+    errors: list[pl.Expr] = []
+
+    if dtype == pl.Int64:
+        v, written_int = _int_value(c, raw_dtype)
+        out_of_range = v.is_null() & written_int
+        if c in schema.MONEY_COLUMNS.get(source, ()):
+            errors.append(
+                pl.when(present & ~written_int)
+                .then(pl.format("non-integer money '{}' in '{}'", q, pl.lit(c)))
+                .when(present & out_of_range)
+                .then(pl.format("money '{}' out of range in '{}'", q, pl.lit(c)))
+                .when(present & (v < 0))
+                .then(pl.format("negative money '{}' in '{}'", q, pl.lit(c)))
+            )
+        else:
+            bound = {"line_no": 1, "waiting_days": 0}.get(c)
+            err = (
+                pl.when(present & ~written_int)
+                .then(pl.format("non-integer {} '{}'", pl.lit(c), q))
+                .when(present & out_of_range)
+                .then(pl.format("{} '{}' out of range", pl.lit(c), q))
+            )
+            if bound is not None:
+                err = err.when(present & (v < bound)).then(pl.format("{} '{}' must be ≥ {}", pl.lit(c), q, pl.lit(bound)))
+            if c == "level":
+                err = err.when(present & ~v.is_in(_LEVELS)).then(pl.format("unknown level '{}'", q))
+            errors.append(err)
+    elif dtype == pl.Date:
+        if raw_dtype == pl.Date:
+            v = pl.col(c)
+        elif isinstance(raw_dtype, pl.Datetime):
+            v = pl.col(c).dt.date()
+        else:
+            v = t.map_batches(parse_date_series, return_dtype=pl.Date, is_elementwise=True)
+        errors.append(pl.when(present & v.is_null()).then(pl.format("'{}' is not a date in '{}'", q, pl.lit(c))))
+    elif dtype == pl.Boolean:
+        if raw_dtype == pl.Boolean:
+            v = pl.col(c)
+        else:
+            low = t.str.to_lowercase()
+            v = pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False).otherwise(None)
+        errors.append(pl.when(present & v.is_null()).then(pl.format("'{}' is not a boolean in '{}'", q, pl.lit(c))))
+    elif isinstance(dtype, pl.List):
+        if isinstance(raw_dtype, pl.List):
+            items = pl.col(c).list.eval(pl.element().cast(pl.String).str.strip_chars())
+        else:
+            items = t.str.split("|").list.eval(pl.element().str.strip_chars())
+        items = items.list.eval(pl.element().filter(pl.element().is_not_null() & (pl.element() != "")))
+        v = pl.when(items.list.len() > 0).then(items).otherwise(pl.lit(None, dtype))
+    else:  # text
+        v = t
+        allowed = _ENUMS.get(source, {}).get(c)
+        if allowed is not None:
+            errors.append(pl.when(present & ~t.is_in(allowed)).then(pl.format("unknown {} '{}'", pl.lit(c), q)))
+        if c in schema.NATIONAL_CODE_COLUMNS.get(source, ()):
+            reason = national_code.invalid_reason_expr(t)
+            errors.append(pl.when(present).then(pl.format("bad national code: {} in '{}'", reason, pl.lit(c))))
+
+    required = c in schema.REQUIRED[source]
+
+    def register(checks: _Checks) -> None:
+        if required:
+            checks.add(c, pl.when(~present).then(pl.lit(f"missing required value in '{c}'")))
+        for e in errors:
+            checks.add(c, e)
+
+    return v, register
+
+
+def _cross_checks(source: str, checks: _Checks) -> None:
+    """Checks that read several columns; they see the typed values (null where a value was bad)."""
+    v = lambda c: pl.col(_v(c))  # noqa: E731
+    if source == "claims":
+        sub = v("submission")
+        checks.add(
+            "replaces_claim_id",
+            pl.when(sub.is_in(("replacement", "void")) & v("replaces_claim_id").is_null()).then(
+                pl.format("missing required value in 'replaces_claim_id' (submission '{}')", sub)
+            ),
+        )
+        inpatient = v("setting") == "inpatient"
+        for c in ("admission_date", "discharge_date"):
+            checks.add(
+                c,
+                pl.when(inpatient & pl.col(_t(c)).is_null()).then(
+                    pl.lit(f"missing required value in '{c}' (inpatient)")
+                ),
+            )
+        checks.add(
+            "discharge_date",
+            pl.when(v("discharge_date") < v("admission_date")).then(pl.lit("discharge_date before admission_date")),
+        )
+        key_ok = v("claim_id").is_not_null() & v("line_no").is_not_null()
+        later = pl.col(ROW).rank("ordinal").over([_v("claim_id"), _v("line_no")]) > 1
+        checks.add("line_no", pl.when(key_ok & later).then(pl.lit("duplicate (claim_id, line_no)")))
+    elif source == "coverage":
+        checks.add(
+            "end_date",
+            pl.when(v("end_date") < v("start_date")).then(pl.lit("end_date before start_date")),
+        )
+
+
+def validate(raw: pl.DataFrame, source: str, file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split ``raw`` into (typed rows, quarantine rows) by the contract of ``source``.
+
+    ``raw`` holds the columns as read plus an Int64 ``__row`` (1-based data row number; added when absent). The
+    typed frame has exactly the columns of ``schema.SOURCES[source]``, in order, plus ``__row``; the quarantine
+    frame has exactly the columns of ``schema.QUARANTINE``. Unknown columns are ignored (but kept in ``raw``).
+    Raises InputError when a required column is missing.
+    """
+    check_columns(raw.columns, source, file)
+    if ROW not in raw.columns:
+        raw = raw.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW))
+    cols = schema.SOURCES[source]
+    raw_schema = {c: d for c, d in raw.schema.items() if c != ROW}
+    present_dtype = {c: raw_schema.get(c, pl.String) for c in cols}
+
+    text = []
+    for c, dtype in cols.items():
+        if c in raw_schema:
+            text.append(_text_expr(c, raw_schema[c]).alias(_t(c)))
+        else:
+            text.append(pl.lit(None, pl.String).alias(_t(c)))
+    # Absent optional columns are treated as all-null text.
+    absent = [pl.lit(None, pl.String).alias(c) for c in cols if c not in raw_schema]
+
+    checks = _Checks()
+    values = []
+    for c, dtype in cols.items():
+        v, register = _column_checks(source, c, dtype, present_dtype[c])
+        values.append(v.cast(dtype).alias(_v(c)))
+        register(checks)
+    _cross_checks(source, checks)
+
+    errs = [e.alias(f"__e{i}") for i, (_, e) in enumerate(checks.items)]
+    err_names = [f"__e{i}" for i in range(len(errs))]
+    first_col = pl.coalesce(
+        [pl.when(pl.col(n).is_not_null()).then(pl.lit(c)) for n, (c, _) in zip(err_names, checks.items)]
+    )
+    lf = (
+        raw.lazy()
+        .with_columns(absent)
+        .with_columns(text)
+        .with_columns(values)
+        .with_columns(errs)
+        .with_columns(
+            pl.concat_str([pl.col(n) for n in err_names], separator="; ", ignore_nulls=True).alias("__error"),
+            first_col.alias("__column"),
+        )
+        .with_columns(pl.when(pl.col("__error") != "").then(pl.col("__error")).alias("__error"))
+        .select([*(pl.col(_v(c)) for c in cols), ROW, "__error", "__column", *raw_schema])
+    )
+    checked = lf.collect()
+
+    defaults = _DEFAULTS.get(source, {})
+    typed = checked.filter(pl.col("__error").is_null()).select(
+        [
+            (pl.col(_v(c)).fill_null(pl.lit(defaults[c], dtype)) if c in defaults else pl.col(_v(c))).alias(c)
+            for c, dtype in cols.items()
+        ]
+        + [pl.col(ROW).cast(pl.Int64)]
+    )
+    bad = checked.filter(pl.col("__error").is_not_null()).select(
+        pl.lit(source, pl.String).alias("source"),
+        pl.lit(file, pl.String).alias("file"),
+        pl.col(ROW).cast(pl.Int64).alias("row"),
+        pl.col("__column").alias("column"),
+        pl.col("__error").alias("error"),
+        raw_json_expr(raw_schema).alias("raw"),
+    )
+    assert bad.schema == pl.Schema(schema.QUARANTINE), bad.schema
+    assert len(typed) + len(bad) == len(raw), (len(typed), len(bad), len(raw))
+    return typed, bad
