@@ -1,0 +1,185 @@
+"""Eligibility at the point of service: one member and date, answered from an in-memory index in microseconds.
+
+``MemberIndex`` shares the ``CoverageIndex`` arrays with the batch stage (numpy, a few dozen bytes per span) but
+decides in plain Python, written separately from the numba kernel, so that the property test comparing the two
+really compares two implementations of ``batch.py``'s rules. ``OverlapIndex`` answers the ``OVL.*`` findings for
+(member, insurer, date) from an overlap report (``dedup.overlap``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+import polars as pl
+
+from adjudicator.dedup.supplementary import supplementary_code, supplementary_finding
+from adjudicator.eligibility.index import DATE_NONE, CoverageIndex, build_index
+
+__all__ = ["MemberIndex", "OverlapIndex"]
+
+_EPOCH = dt.date(1970, 1, 1)
+_M64 = (1 << 64) - 1
+_supp_code = supplementary_code.py_func
+
+_ELIG = {
+    "DECEASED": ("ELIG.DECEASED", "MEMBER_DECEASED", "deny", "member"),
+    "NOT_ENROLLED": ("ELIG.NOT_ENROLLED", "NOT_ENROLLED", "deny", "member"),
+    "WRONG_INSURER": ("ELIG.WRONG_INSURER", "WRONG_INSURER", "deny", "provider"),
+    "SUSPENDED": ("ELIG.SUSPENDED", "COVER_SUSPENDED", "deny", "member"),
+    "NOT_IN_FORCE": ("ELIG.NOT_IN_FORCE", "NOT_IN_FORCE", "deny", "member"),
+}
+
+
+def _slot(key: int, mask: int) -> int:
+    x = key & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return (x ^ (x >> 31)) & mask
+
+
+class MemberIndex:
+    """Coverage and members of a registry, for one-line eligibility answers."""
+
+    def __init__(self, coverage: pl.DataFrame | CoverageIndex, members: pl.DataFrame | None = None):
+        self.index = coverage if isinstance(coverage, CoverageIndex) else build_index(coverage, members)
+        ix = self.index
+        self._ins = {s: i for i, s in enumerate(ix.insurers)}
+        self._mask = ix.tkeys.shape[0] - 1
+        self._vocab = None
+        if not ix.numeric_ids:
+            self._vocab = dict(zip(ix.id_vocab["member_id"].to_list(), ix.id_vocab["key"].to_list()))
+
+    def _member(self, member_id: str | None) -> int:
+        if member_id is None:
+            return -1
+        if self._vocab is not None:
+            key = self._vocab.get(member_id, -1)
+        elif len(member_id) == 10 and member_id.isascii() and member_id.isdigit():
+            key = int(member_id)
+        else:
+            key = -1
+        if key < 0:
+            return -1
+        tkeys = self.index.tkeys
+        slot = _slot(key, self._mask)
+        while True:
+            k = int(tkeys[slot])
+            if k == key:
+                return int(self.index.tvals[slot])
+            if k == -1:
+                return -1
+            slot = (slot + 1) & self._mask
+
+    def _span(self, prefix: str, s: int | None, supplementary: bool) -> dict:
+        ix = self.index
+        keys = ["insurer_id", "fund", "plan", "start_date", "end_date", "status"]
+        if not supplementary:
+            keys.insert(1, "kind")
+        if supplementary:
+            keys.append("waiting_days")
+        if s is None:
+            return {f"{prefix}.{k}": None for k in keys}
+
+        def dec(vocab: list[str], code: int):
+            return vocab[code] if 0 <= code < len(vocab) else None
+
+        out = {
+            "insurer_id": dec(ix.insurers, int(ix.ins[s])),
+            "kind": "basic",
+            "fund": dec(ix.funds, int(ix.fund[s])),
+            "plan": dec(ix.plans, int(ix.plan[s])),
+            "start_date": _EPOCH + dt.timedelta(days=int(ix.start[s])),
+            "end_date": None if ix.end_open[s] else _EPOCH + dt.timedelta(days=int(ix.end[s])),
+            "status": dec(ix.statuses, int(ix.status[s])),
+            "waiting_days": None if ix.waiting_null[s] else int(ix.waiting[s]),
+        }
+        return {f"{prefix}.{k}": out[k] for k in keys}
+
+    def lookup(
+        self, member_id: str, insurer_id: str, supplementary_insurer_id: str | None, service_date: dt.date
+    ) -> dict:
+        """The ``coverage.*`` / ``supplementary.*`` values and the findings the batch stage gives this line."""
+        ix = self.index
+        d = (service_date - _EPOCH).days
+        m = self._member(member_id)
+        ins = self._ins.get(insurer_id, -1)
+        named = supplementary_insurer_id is not None
+        sins = self._ins.get(supplementary_insurer_id, -1) if named else -1
+        spans: list[tuple] = []
+        known, death = False, int(DATE_NONE)
+        if m >= 0:
+            lo, hi = int(ix.off[m]), int(ix.off[m + 1])
+            known, death = bool(ix.known[m]), int(ix.death[m])
+            # (kind, insurer, start, end, plan, active, row, position) per span of the member
+            spans = list(zip(ix.kind[lo:hi].tolist(), ix.ins[lo:hi].tolist(), ix.start[lo:hi].tolist(),
+                             ix.end[lo:hi].tolist(), ix.plan[lo:hi].tolist(), ix.active[lo:hi].tolist(),
+                             ix.row[lo:hi].tolist(), range(lo, hi)))
+
+        def rank(sp):  # smaller is better: later start, lower plan, active, later end, earlier row
+            return (-sp[2], sp[4], -sp[5], -sp[3], sp[6])
+
+        in_force = [sp for sp in spans if sp[2] <= d <= sp[3]]
+
+        def effective(kind: int, insurer: int):
+            cands = [sp for sp in in_force if sp[0] == kind and sp[1] == insurer]
+            return min(cands, key=rank) if cands else None
+
+        billed = effective(0, ins) if ins >= 0 else None
+        active_insurers = {sp[1] for sp in in_force if sp[0] == 0 and effective(0, sp[1])[5] == 1}
+        any_basic = any(sp[0] == 0 for sp in spans)
+
+        if known and d > death:
+            reason = "DECEASED"
+        elif not known or not any_basic:
+            reason = "NOT_ENROLLED"
+        elif billed is None:
+            reason = "WRONG_INSURER" if active_insurers - {ins} else "NOT_IN_FORCE"
+        elif billed[5] != 1:
+            reason = "SUSPENDED"
+        else:
+            reason = None
+        findings = [_ELIG[reason]] if reason else []
+
+        result = self._span("coverage", billed[7] if billed else None, supplementary=False)
+        supp = effective(1, sins) if named and sins >= 0 else None
+        result.update(self._span("supplementary", supp[7] if supp else None, supplementary=True))
+        valid = None
+        if named:
+            basic_ok = known and d <= death and bool(active_insurers)
+            code = _supp_code(supp is not None, bool(supp and supp[5] == 1), d,
+                              supp[2] if supp else 0, int(ix.waiting[supp[7]]) if supp else 0, basic_ok)
+            valid = code == 0
+            finding = supplementary_finding(code)
+            if finding:
+                findings.append(finding)
+        result["supplementary.valid"] = valid
+        result["findings"] = findings
+        return result
+
+
+class OverlapIndex:
+    """The ``OVL.*`` findings of an overlap report for one (member, insurer, date)."""
+
+    def __init__(self, overlaps: pl.DataFrame):
+        self._by_member: dict[str, list[tuple]] = defaultdict(list)
+        cols = ["member_id", "insurer_a", "insurer_b", "overlap_start", "overlap_end", "primary_insurer",
+                "secondary_insurer"]
+        for m, a, b, start, end, primary, secondary in overlaps.select(cols).iter_rows():
+            self._by_member[m].append((a, b, start, end, primary, secondary))
+
+    def findings(self, member_id: str, insurer_id: str, service_date: dt.date) -> list[tuple[str, str, str, str]]:
+        other = must = False
+        for a, b, start, end, primary, secondary in self._by_member.get(member_id, ()):
+            if not (start <= service_date and (end is None or service_date <= end)):
+                continue
+            if primary is None and insurer_id in (a, b):
+                must = True
+            elif primary is not None and insurer_id == secondary:
+                other = True
+        out = []
+        if other:
+            out.append(("OVL.OTHER_PRIMARY", "OTHER_PRIMARY", "deny", "provider"))
+        if must:
+            out.append(("OVL.MEMBER_MUST_CHOOSE", "MEMBER_MUST_CHOOSE", "pend", "provider"))
+        return out
