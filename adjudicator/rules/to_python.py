@@ -1,0 +1,404 @@
+"""The point-of-service backend: a ruleset's IR turned into Python source, ``compile()``d once, run on one line.
+
+The generated function reads a flat dict (the same names as the polars frame columns) and follows the same null
+rules as polars: a comparison or arithmetic with null is null, ``and``/``or`` are Kleene, a null condition does not
+fire. Aggregates and pairs come from a ``RuleIndex`` (the member's earlier lines) that answers in O(log n).
+Nothing the author wrote reaches ``eval``: only source generated from checked IR nodes is compiled.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+from adjudicator import codes as catalogue
+from adjudicator import dates, schema
+from adjudicator.rules import ir, semantics, window
+from adjudicator.rules.check import PSEUDO_KEYS, parse_duration
+from adjudicator.rules.functions import CATALOGUE, _py_age_at
+from adjudicator.rules.parse import Loaded
+from adjudicator.rules.tables import FOUND, Lookup, PairLookup
+
+NON_NULL = set(schema.CLAIM_LINES_REQUIRED) | {"claim.line_count", "claim.total_billed", "claim.codes", "submission"}
+
+
+# --- null-aware helpers the generated code calls -----------------------------------------------------------------
+
+def _and(*xs):
+    if any(x is False for x in xs):
+        return False
+    return None if any(x is None for x in xs) else True
+
+
+def _or(*xs):
+    if any(x is True for x in xs):
+        return True
+    return None if any(x is None for x in xs) else False
+
+
+def _not(x):
+    return None if x is None else not x
+
+
+def _div(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _fdiv(a, b):
+    return None if a is None or b is None or b == 0 else a // b
+
+
+def _floor(v):
+    return None if v is None else math.floor(v)
+
+
+HELPERS = {"_and": _and, "_or": _or, "_not": _not, "_div": _div, "_fdiv": _fdiv, "_floor": _floor, "math": math}
+
+
+class Gen:
+    """Generates Python source for IR expressions; constants go into ``self.consts``."""
+
+    def __init__(self):
+        self.consts: dict[str, object] = {}
+        self.n = 0
+
+    def tmp(self) -> str:
+        self.n += 1
+        return f"_t{self.n}"
+
+    def const(self, value) -> str:
+        name = f"_c{len(self.consts)}"
+        self.consts[name] = value
+        return name
+
+    def expr(self, e) -> tuple[str, bool]:  # noqa: C901 - one dispatch on node kinds
+        """(source, may be null)."""
+        if isinstance(e, ir.Lit):
+            if isinstance(e.value, dt.date):
+                return self.const(e.value), False
+            return repr(e.value), e.value is None
+        if isinstance(e, ir.Rate):
+            return str(e.bp), False
+        if isinstance(e, ir.Name):
+            col = e.column
+            if col == "allowed_amount":
+                return "aa", False
+            if col == "allowed_quantity":
+                return "aq", False
+            if col in NON_NULL:
+                return f"L[{col!r}]", False
+            return f"L.get({col!r})", True
+        if isinstance(e, ir.Missing):
+            op = "is not" if e.negate else "is"
+            return f"(L.get({e.table + '.' + FOUND!r}) {op} None)", False
+        if isinstance(e, ir.Not):
+            a, na = self.expr(e.arg)
+            return (f"_not({a})", True) if na else (f"(not {a})", False)
+        if isinstance(e, ir.Neg):
+            a, na = self.expr(e.arg)
+            return self.guard([(a, na)], lambda x: f"(-{x[0]})")
+        if isinstance(e, ir.BoolOp):
+            parts = [self.expr(a) for a in e.args]
+            if any(n for _, n in parts):
+                return f"_{e.op}({', '.join(p for p, _ in parts)})", True
+            return "(" + f" {e.op} ".join(p for p, _ in parts) + ")", False
+        if isinstance(e, ir.BinOp):
+            a, b = self.expr(e.left), self.expr(e.right)
+            if e.op == "/":
+                return f"_div({a[0]}, {b[0]})", True
+            if e.op == "//":
+                return f"_fdiv({a[0]}, {b[0]})", True
+            if e.op == "*%":
+                return self.guard([a, b], lambda x: f"(({x[0]} * {x[1]} + 5000) // 10000)")
+            return self.guard([a, b], lambda x: f"({x[0]} {e.op} {x[1]})")
+        if isinstance(e, ir.Compare):
+            a, b = self.expr(e.left), self.expr(e.right)
+            return self.guard([a, b], lambda x: f"({x[0]} {e.op} {x[1]})")
+        if isinstance(e, ir.IsNull):
+            a, _ = self.expr(e.arg)
+            return f"({a} {'is not' if e.negate else 'is'} None)", False
+        if isinstance(e, ir.In):
+            item = self.expr(e.item)
+            if isinstance(e.container, ir.ListLit):
+                c = self.const(frozenset(i.value for i in e.container.items))
+                src, null = self.guard([item], lambda x: f"({x[0]} {'not in' if e.negate else 'in'} {c})")
+                return src, null
+            lst = self.expr(e.container)
+            return self.guard([item, lst], lambda x: f"({x[0]} {'not in' if e.negate else 'in'} {x[1]})")
+        if isinstance(e, ir.IfElse):
+            c, _ = self.expr(e.cond)
+            a, na = self.expr(e.then)
+            b, nb = self.expr(e.orelse)
+            return f"({a} if {c} is True else {b})", na or nb
+        if isinstance(e, ir.Call):
+            fn = CATALOGUE[e.fn]
+            args = [self.expr(a) for a in e.args]
+            extra = [(f"L.get({c!r})", True) for c in fn.reads]
+            f = self.const(fn.python)
+            if e.fn == "any_startswith":
+                pref = self.const(tuple(str(i.value) for i in e.args[1].items))
+                return self.guard([args[0]], lambda x: f"{f}({x[0]}, {pref})")
+            return self.guard(args + extra, lambda x: f"{f}({', '.join(x)})")
+        if isinstance(e, ir.Aggregate):
+            return f"L['__agg{e.index}']", False
+        if isinstance(e, ir.PairRef):
+            return f"L['__pair.{e.table}']", False
+        raise TypeError(f"no Python translation for {type(e).__name__}")
+
+    def guard(self, parts: list[tuple[str, bool]], body) -> tuple[str, bool]:
+        """Null in, null out: bind nullable operands to temporaries and test them once."""
+        if not any(n for _, n in parts):
+            return body([p for p, _ in parts]), False
+        names, tests = [], []
+        for src, null in parts:
+            if null:
+                t = self.tmp()
+                tests.append(f"({t} := {src}) is None")
+                names.append(t)
+            else:
+                names.append(src)
+        return f"(None if {' or '.join(tests)} else {body(names)})", True
+
+    def cond(self, e) -> str:
+        if e is None:
+            return "True"
+        src, null = self.expr(e)
+        return f"({src} is True)" if null else src
+
+    def amount(self, e) -> str:
+        src, _ = self.expr(e)
+        return f"_floor({src})" if semantics.may_be_float(e) else src
+
+
+def compile_function(name: str, body: list[str], gen: Gen, args: str = "L"):
+    src = f"def {name}({args}):\n" + "\n".join("    " + line for line in body) + "\n"
+    ns = dict(HELPERS) | gen.consts
+    exec(compile(src, f"<ruleset:{name}>", "exec"), ns)  # noqa: S102 - source generated from checked IR only
+    return ns[name], src
+
+
+def _key_getter(keys: tuple[str, ...]):
+    return lambda L: tuple(L.get(k) for k in keys)
+
+
+# --- claim facts and the history index ----------------------------------------------------------------------------
+
+def claim_facts(lines: list[dict]) -> dict:
+    """claim.* for one claim's lines (the same definitions as the polars backend)."""
+    adm = [x["admission_date"] for x in lines if x.get("admission_date") is not None]
+    dis = [x["discharge_date"] for x in lines if x.get("discharge_date") is not None]
+    stay = max(1, (max(dis) - min(adm)).days) if adm and dis else None
+    return {
+        "claim.line_count": len(lines),
+        "claim.total_billed": sum(x["billed_amount"] for x in lines),
+        "claim.codes": sorted({x["service_code"] for x in lines}),
+        "claim.length_of_stay": stay,
+    }
+
+
+@dataclass
+class _Series:
+    """One aggregate key's earlier lines, kept in total order with prefix sums."""
+
+    orders: list = field(default_factory=list)
+    days: list = field(default_factory=list)
+    flags: list = field(default_factory=list)
+    values: list = field(default_factory=list)
+    cum_c: list = field(default_factory=lambda: [0])
+    cum_v: list = field(default_factory=lambda: [0])
+
+    def add(self, order, day, flag, value) -> None:
+        i = bisect.bisect_right(self.orders, order)
+        for lst, v in ((self.orders, order), (self.days, day), (self.flags, flag), (self.values, value)):
+            lst.insert(i, v)
+        del self.cum_c[i + 1:], self.cum_v[i + 1:]
+        for j in range(i, len(self.orders)):
+            f = self.flags[j]
+            self.cum_c.append(self.cum_c[j] + (1 if f else 0))
+            self.cum_v.append(self.cum_v[j] + (self.values[j] if f else 0))
+
+    def query(self, order, start_day) -> tuple[int, object]:
+        hi = bisect.bisect_left(self.orders, order)
+        lo = 0 if start_day is None else bisect.bisect_left(self.days, start_day, 0, hi)
+        return self.cum_c[hi] - self.cum_c[lo], self.cum_v[hi] - self.cum_v[lo]
+
+
+class RuleIndex:
+    """The earlier lines a ruleset's aggregates and pairs see (history + lines added so far)."""
+
+    def __init__(self, prs: "PythonRuleset"):
+        self.prs = prs
+        self.series: list[dict[tuple, _Series]] = [dict() for _ in prs.aggregates]
+        self.groups: dict[str, dict[tuple, list]] = {t: {} for t in prs.pairs}
+        self.seen: set = set()
+
+    def add(self, L: dict, counts: bool = True) -> None:
+        """Record a prepared line (idempotent on (claim_id, line_no))."""
+        ident = (L["claim_id"], L["line_no"])
+        if ident in self.seen or not counts:
+            return
+        self.seen.add(ident)
+        order = (L["service_date"], L["claim_id"], L["line_no"])
+        for i, (agg, keyf, wheref, valuef, _) in enumerate(self.prs.aggregates):
+            key = keyf(L)
+            if any(k is None for k in key):
+                continue
+            flag = wheref(L) if wheref else True
+            value = (valuef(L) if valuef else 0) or 0
+            self.series[i].setdefault(key, _Series()).add(order, L["service_date"], flag is True, value)
+        for t in self.prs.pairs:
+            self.groups[t].setdefault(self.prs.pair_group(t, L), []).append((ident, L["service_code"]))
+
+    def fill(self, L: dict) -> None:
+        """Write ``__agg{i}`` and ``__pair.T`` into a prepared line."""
+        order = (L["service_date"], L["claim_id"], L["line_no"])
+        for i, (agg, keyf, _, _, within) in enumerate(self.prs.aggregates):
+            key = keyf(L)
+            s = self.series[i].get(key) if not any(k is None for k in key) else None
+            if s is None:
+                c, v = 0, 0
+            else:
+                c, v = s.query(order, window.window_start(L["service_date"], within))
+            L[f"__agg{agg.index}"] = c if agg.kind == "prior_count" else v
+        for t in self.prs.pairs:
+            L[f"__pair.{t}"] = self.prs.pair_hit(t, L, self.groups[t].get(self.prs.pair_group(t, L), ()))
+
+
+# --- the compiled ruleset -----------------------------------------------------------------------------------------
+
+class PythonRuleset:
+    """A ruleset compiled to Python functions over one line."""
+
+    def __init__(self, loaded: Loaded):
+        self.loaded = loaded
+        self.rs = rs = loaded.ruleset
+        self.codes = {c.code: c for c in rs.codes}
+        self.lookups = [Lookup(t, loaded.tables[t.name]) for t in rs.tables if not t.pair]
+        self.pair_lookups = {t.name: PairLookup(t, loaded.tables[t.name]) for t in rs.tables if t.pair}
+        self.pairs = semantics.pair_tables(rs)
+        self.set_fields = semantics.set_fields(rs)
+        self.bypass = frozenset(str(m) for m in rs.bypass_modifiers)
+        gen = Gen()
+        self.aggregates = []
+        for agg in semantics.aggregates(rs):
+            keys = [PSEUDO_KEYS.get(k, k) for k in agg.per]
+            keyf = _key_getter(tuple(keys))
+            wheref = compile_function(f"where{agg.index}", [f"return {gen.cond(agg.where)}"], gen)[0] \
+                if agg.where is not None else None
+            valuef = compile_function(f"value{agg.index}", [f"return {gen.expr(agg.value)[0]}"], gen)[0] \
+                if agg.value is not None else None
+            within = parse_duration(agg.within) if agg.within else None
+            self.aggregates.append((agg, keyf, wheref, valuef, within))
+        self.evaluate_line, self.source = self._compile_rules(gen)
+
+    def _compile_rules(self, gen: Gen):
+        body = ["aq = L['quantity']", "aa = L['billed_amount']", "denied = pended = adjusted = False",
+                "mred = 0", "zero = set()"]
+        n = len(self.rs.rules)
+        body += [f"f{i} = False" for i in range(n)] + [f"e{i} = 0" for i in range(n)]
+        body += [f"L[{s!r}] = None" for s in self.set_fields]
+        for i, r in enumerate(self.rs.rules):
+            body.append(f"# {r.id}")
+            c = gen.cond(r.when)
+            member = r.liability == "member"
+            if r.action in ("deny", "pend", "flag"):
+                body.append(f"if {c}:")
+                body.append(f"    f{i} = True")
+                if r.action == "deny":
+                    body += [f"    e{i} = aa", "    aa = 0", "    aq = 0", "    denied = True"]
+                    if member:
+                        body.append(f"    mred += e{i}")
+                elif r.action == "pend":
+                    body.append("    pended = True")
+            elif r.action in ("limit_quantity", "cap_amount"):
+                cur = "aq" if r.action == "limit_quantity" else "aa"
+                body += [f"if {c}:", f"    v = {gen.amount(r.value)}", "    if v is not None:",
+                         "        if v < 0: v = 0", f"        if v < {cur}:", f"            f{i} = True"]
+                if r.action == "limit_quantity":
+                    body += ["            new = (2 * aa * v + aq) // (2 * aq)", f"            e{i} = aa - new",
+                             f"            zero.add({i}) if v == 0 else None",
+                             "            aq = v", "            aa = new", "            adjusted = True",
+                             "            if v == 0: denied = True"]
+                else:
+                    body += [f"            e{i} = aa - v", "            aa = v", "            adjusted = True"]
+                if member:
+                    body.append(f"            mred += e{i}")
+            else:
+                body.append(f"if {c}:")
+                for fld, e in r.sets:
+                    body.append(f"    L[{fld!r}] = {gen.expr(e)[0]}")
+        fired = ", ".join(f"f{i}" for i in range(n))
+        effects = ", ".join(f"e{i}" for i in range(n))
+        body.append(f"return aq, aa, denied, pended, adjusted, mred, ({fired},), ({effects},), zero")
+        return compile_function("evaluate_rules", body, gen)
+
+    # -- preparation ---------------------------------------------------------------------------------------------
+    def prepare(self, row: dict, facts: dict) -> dict:
+        """The flat dict the generated code reads: the row, claim.*, member.age, benefit year and table fields."""
+        L = dict(row)
+        L.update(facts)
+        day = L["service_date"]
+        if "member.age" not in L:
+            L["member.age"] = _py_age_at(L.get("member.birth_date"), day)
+        L["__benefit_year"] = dates.jalali_year(day)
+        for lk in self.lookups:
+            key = tuple(L.get(col) for _, col in lk.decl.key)
+            hit = lk.find(key, day) if None not in key else None
+            p = lk.prefix
+            if hit is None:
+                for c in lk.columns:
+                    L[p + c] = None
+                L[p + FOUND] = None
+            else:
+                for c in lk.columns:
+                    L[p + c] = hit[c]
+                L[p + FOUND] = True
+        return L
+
+    def pair_group(self, table: str, L: dict) -> tuple:
+        t = self.rs.table(table)
+        if t.pair_within == "claim":
+            return (L["claim_id"],)
+        return (L["member_id"], L["provider_id"], L["service_date"])
+
+    def pair_hit(self, table: str, L: dict, group) -> bool:
+        rows = self.pair_lookups[table].by_code2.get(L["service_code"])
+        if not rows:
+            return False
+        me = (L["claim_id"], L["line_no"])
+        present = {code for ident, code in group if ident != me}
+        bypass_ok = L.get("modifier") in self.bypass
+        return any(c1 in present and not (mok == 1 and bypass_ok) for c1, mok in rows)
+
+    def new_index(self) -> RuleIndex:
+        return RuleIndex(self)
+
+    # -- evaluation ----------------------------------------------------------------------------------------------
+    def evaluate(self, L: dict) -> tuple[dict, list[dict]]:
+        """Run the rules on a prepared, index-filled line: (outputs, findings)."""
+        aq, aa, denied, pended, adjusted, mred, fired, effects, zero = self.evaluate_line(L)
+        out = {"allowed_quantity": aq, "allowed_amount": aa, "__denied": denied, "__pended": pended,
+               "__adjusted": adjusted, "__member_red": mred}
+        for s in self.set_fields:
+            out[s] = L[s]
+        findings, rules = [], []
+        for i, r in enumerate(self.rs.rules):
+            if r.action == "set" or not fired[i]:
+                continue
+            en, fa = self.code(r.reason)
+            sev = semantics.SEVERITY[r.action]
+            if i in zero:  # a limit to 0 denies the line
+                sev = semantics.DENY_SEVERITY
+            findings.append({"claim_id": L["claim_id"], "line_no": L["line_no"], "ruleset": self.rs.id,
+                             "rule_id": r.id, "reason_code": r.reason, "action": r.action,
+                             "amount_effect": effects[i], "liability": r.liability, "message": en,
+                             "message_fa": fa, "__seq": semantics.SEQ_RULES + i, "__sev": sev})
+            rules.append(f"{self.rs.id}:{r.id}")
+        out["rules"] = rules
+        return out, findings
+
+    def code(self, reason: str) -> tuple[str, str]:
+        c = self.codes.get(reason) or catalogue.get(reason)
+        return c.en, c.fa
