@@ -1,0 +1,382 @@
+"""Overlap removal (رفع همپوشانی): members holding two basic covers of different insurers at the same time.
+
+``find_overlaps`` sweeps each member's basic, active spans in start order (one numba pass after one sort) and
+reports every overlapping pair of spans of different insurers with the interval they share and which cover is
+primary under a YAML priority policy (``rulesets/overlap/ihio-policy.yaml``). The non-primary cover ends from the
+first day of the overlap (DATA.md): ``to_end`` lists each such span once, with the earliest such day.
+``overlap_findings`` turns the report into stage findings for claim lines: ``OVL.OTHER_PRIMARY`` (deny, provider)
+on a line billed to the secondary insurer inside the overlap, ``OVL.MEMBER_MUST_CHOOSE`` (pend, provider) on a
+line billed to either insurer inside an overlap the member must settle.
+
+Coverage may be a DataFrame, a LazyFrame or a Parquet path: only five columns of basic, active spans are ever
+materialised (member key int64, insurer and fund codes, start and end days), which keeps 80M spans in a few GB.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+import yaml
+from numba import njit
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from adjudicator.errors import Diagnostic, RulesetError
+
+__all__ = [
+    "CoverMatch",
+    "PolicyRule",
+    "Policy",
+    "OverlapReport",
+    "load_policy",
+    "find_overlaps",
+    "overlap_findings",
+    "overlap_report",
+    "DEFAULT_POLICY",
+]
+
+DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "rulesets" / "overlap" / "ihio-policy.yaml"
+OPEN = np.int32(2**31 - 1)
+
+
+class CoverMatch(BaseModel):
+    """One side of a policy rule: a cover whose fund is in ``funds`` or whose insurer is in ``insurers``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    funds: tuple[str, ...] = ()
+    insurers: tuple[str, ...] = ()
+
+    def matches(self, insurer: str | None, fund: str | None) -> bool:
+        if not self.funds and not self.insurers:
+            return True
+        return (fund is not None and fund in self.funds) or (insurer is not None and insurer in self.insurers)
+
+
+class PolicyRule(BaseModel):
+    """A pair of covers and which of them stays."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    description: str = ""
+    covers: tuple[CoverMatch, CoverMatch]
+    primary: Literal["first", "second", "member_choice"]
+
+
+class Policy(BaseModel):
+    """An overlap priority policy: rules in order, then the default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    version: int | str = 1
+    description: str = ""
+    rules: tuple[PolicyRule, ...] = ()
+    default: Literal["earliest_start"] = "earliest_start"
+    on_tie: Literal["member_choice", "lowest_insurer_id"] = "member_choice"
+
+    def decide(self, ins_a: str, fund_a: str | None, ins_b: str, fund_b: str | None) -> tuple[str, str]:
+        """(outcome, rule id) for covers a and b: outcome 'a' or 'b' (which stays), 'choose' or 'earliest'."""
+        for rule in self.rules:
+            first, second = rule.covers
+            ab = first.matches(ins_a, fund_a) and second.matches(ins_b, fund_b)
+            ba = first.matches(ins_b, fund_b) and second.matches(ins_a, fund_a)
+            if not (ab or ba):
+                continue
+            if rule.primary == "member_choice":
+                return "choose", rule.id
+            if ab and ba:
+                continue  # the rule cannot tell the two apart
+            first_is_a = ab
+            keep_first = rule.primary == "first"
+            return ("a" if first_is_a == keep_first else "b"), rule.id
+        return "earliest", "EARLIEST_START"
+
+
+def load_policy(path: str | Path = DEFAULT_POLICY) -> Policy:
+    """Read a policy YAML; every problem is reported at once as a ``RulesetError``."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise RulesetError([Diagnostic(str(path), line, col, "E001", f"cannot read overlap policy: {exc}")])
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise RulesetError([
+            Diagnostic(str(path), 1, 1, "E100", f"{'.'.join(map(str, e['loc']))}: {e['msg']}")
+            for e in exc.errors()
+        ]) from None
+
+
+@dataclass(frozen=True)
+class OverlapReport:
+    """Overlapping basic covers, the covers to end, and counts per insurer."""
+
+    overlaps: pl.DataFrame
+    to_end: pl.DataFrame
+    counts: pl.DataFrame
+
+
+OVERLAPS_SCHEMA = {
+    "member_id": pl.String, "insurer_a": pl.String, "fund_a": pl.String, "start_a": pl.Date, "end_a": pl.Date,
+    "insurer_b": pl.String, "fund_b": pl.String, "start_b": pl.Date, "end_b": pl.Date,
+    "overlap_start": pl.Date, "overlap_end": pl.Date, "primary_insurer": pl.String,
+    "secondary_insurer": pl.String, "rule": pl.String,
+}
+TO_END_SCHEMA = {"member_id": pl.String, "insurer_id": pl.String, "fund": pl.String, "start_date": pl.Date,
+                 "end_date": pl.Date, "end_from": pl.Date}
+COUNTS_SCHEMA = {"insurer_id": pl.String, "covers_to_end": pl.Int64, "members_to_end": pl.Int64,
+                 "overlaps": pl.Int64, "member_must_choose": pl.Int64}
+
+
+@njit(cache=True)
+def _sweep(mkey, ins, start, end, count_only, out_i, out_j):
+    """Pairs (i, j), i < j, same member, different insurer, start[j] <= end[i] (rows sorted by member, start)."""
+    n = mkey.shape[0]
+    k = 0
+    for i in range(n):
+        j = i + 1
+        while j < n and mkey[j] == mkey[i] and start[j] <= end[i]:
+            if ins[j] != ins[i]:
+                if not count_only:
+                    out_i[k] = i
+                    out_j[k] = j
+                k += 1
+            j += 1
+    return k
+
+
+def _lazy(coverage: pl.DataFrame | pl.LazyFrame | str | Path) -> pl.LazyFrame:
+    if isinstance(coverage, pl.LazyFrame):
+        return coverage
+    if isinstance(coverage, pl.DataFrame):
+        return coverage.lazy()
+    path = Path(coverage)
+    if path.is_dir():
+        return pl.scan_parquet(path / "*.parquet")
+    if path.suffix == ".parquet":
+        return pl.scan_parquet(path)
+    return pl.scan_csv(path, try_parse_dates=True, schema_overrides={"member_id": pl.String})
+
+
+def _vocab(values: pl.Series) -> list[str]:
+    return sorted(v for v in values.to_list() if v is not None)
+
+
+def find_overlaps(
+    coverage: pl.DataFrame | pl.LazyFrame | str | Path,
+    policy: Policy | str | Path = DEFAULT_POLICY,
+    members: pl.DataFrame | None = None,
+) -> OverlapReport:
+    """Overlaps between basic, active covers of different insurers, decided by ``policy``.
+
+    With ``members``, an overlap that starts after the member's death is dropped (the covers are moot).
+    """
+    if not isinstance(policy, Policy):
+        policy = load_policy(policy)
+    basic = (_lazy(coverage)
+             .filter((pl.col("kind") == "basic") & (pl.col("status") == "active"))
+             .filter(pl.col("end_date").is_null() | (pl.col("end_date") >= pl.col("start_date"))))
+    facts = basic.select(
+        pl.col("insurer_id").unique().implode().alias("ins"),
+        pl.col("fund").unique().implode().alias("fund"),
+        ((pl.col("member_id").str.len_bytes() != 10)
+         | pl.col("member_id").str.to_integer(strict=False).is_null()).sum().alias("bad"),
+    ).collect()
+    insurers = _vocab(facts["ins"][0])
+    funds = _vocab(facts["fund"][0])
+    numeric = facts["bad"][0] == 0
+    if numeric:
+        key = pl.col("member_id").str.to_integer(strict=False).cast(pl.Int64)
+    else:
+        key = pl.col("member_id").rank("dense").cast(pl.Int64)
+    cols = [
+        key.alias("k"),
+        pl.col("insurer_id").replace_strict(insurers, list(range(len(insurers))), return_dtype=pl.Int16).alias("i"),
+        pl.col("fund").replace_strict(funds, list(range(len(funds))), default=-1, return_dtype=pl.Int16)
+        .fill_null(-1).alias("f"),
+        pl.col("start_date").cast(pl.Int32).alias("s"),
+        pl.col("end_date").cast(pl.Int32).fill_null(OPEN).alias("e"),
+    ]
+    if not numeric:
+        cols.append(pl.col("member_id"))
+    spans = basic.select(cols).sort("k", "s", "i", "e", "f").collect(engine="streaming")
+
+    def arr(name, dtype):
+        a = spans[name].to_numpy()
+        return a if a.flags.writeable and a.dtype == dtype else np.array(a, dtype=dtype)
+
+    mkey, ins, start, end = arr("k", np.int64), arr("i", np.int16), arr("s", np.int32), arr("e", np.int32)
+    empty = np.empty(0, np.int64)
+    n = _sweep(mkey, ins, start, end, True, empty, empty)
+    pi, pj = np.empty(n, np.int64), np.empty(n, np.int64)
+    _sweep(mkey, ins, start, end, False, pi, pj)
+    del mkey, ins, start, end
+
+    a = spans[pi].rename(lambda c: c + "_a")
+    b = spans[pj].select("i", "f", "s", "e").rename(lambda c: c + "_b")
+    del spans
+    pairs = pl.concat([a, b], how="horizontal")
+    ins_s = pl.Series(insurers, dtype=pl.String)
+    fund_s = pl.Series(funds, dtype=pl.String)
+
+    def dec(vocab: pl.Series, c: str) -> pl.Expr:
+        return pl.lit(vocab).gather(pl.when(pl.col(c) >= 0).then(pl.col(c))) if vocab.len() else pl.lit(None, pl.String)
+
+    def day(c: str) -> pl.Expr:
+        return pl.when(pl.col(c) != OPEN).then(pl.col(c)).cast(pl.Date)
+
+    member = pl.col("k_a").cast(pl.String).str.zfill(10) if numeric else pl.col("member_id_a")
+    pairs = pairs.select(
+        member.alias("member_id"),
+        dec(ins_s, "i_a").alias("insurer_a"), dec(fund_s, "f_a").alias("fund_a"),
+        day("s_a").alias("start_a"), day("e_a").alias("end_a"),
+        dec(ins_s, "i_b").alias("insurer_b"), dec(fund_s, "f_b").alias("fund_b"),
+        day("s_b").alias("start_b"), day("e_b").alias("end_b"),
+        day("s_b").alias("overlap_start"),  # sorted by start: b starts no earlier than a
+        pl.min_horizontal("e_a", "e_b").pipe(lambda e: pl.when(e != OPEN).then(e)).cast(pl.Date)
+        .alias("overlap_end"),
+    )
+    if members is not None and "death_date" in members.columns and pairs.height:
+        pairs = (pairs.join(members.select("member_id", "death_date").unique("member_id"), on="member_id",
+                            how="left")
+                 .filter(pl.col("death_date").is_null() | (pl.col("overlap_start") <= pl.col("death_date")))
+                 .drop("death_date"))
+
+    # the policy is decided once per distinct (insurer, fund) pair — a handful — then joined back
+    combos = pairs.select("insurer_a", "fund_a", "insurer_b", "fund_b").unique()
+    decided = [policy.decide(*row) for row in combos.iter_rows()]
+    table = combos.with_columns(
+        pl.Series("_outcome", [d[0] for d in decided], dtype=pl.String),
+        pl.Series("_rule", [d[1] for d in decided], dtype=pl.String),
+    )
+    pairs = pairs.join(table, on=["insurer_a", "fund_a", "insurer_b", "fund_b"], how="left", nulls_equal=True)
+    a_first = pl.col("start_a") < pl.col("start_b")
+    tie = pl.col("start_a") == pl.col("start_b")
+    low_a = pl.col("insurer_a") < pl.col("insurer_b")
+    earliest = pl.col("_outcome") == "earliest"
+    keep = (pl.when(pl.col("_outcome").is_in(["a", "b"])).then(pl.col("_outcome"))
+            .when(earliest & ~tie).then(pl.when(a_first).then(pl.lit("a")).otherwise(pl.lit("b")))
+            .when(earliest & tie & pl.lit(policy.on_tie == "lowest_insurer_id"))
+            .then(pl.when(low_a).then(pl.lit("a")).otherwise(pl.lit("b")))
+            .otherwise(pl.lit(None, pl.String)))
+    rule = (pl.when(earliest & tie)
+            .then(pl.lit("EARLIEST_START_TIE")).otherwise(pl.col("_rule")))
+    overlaps = (pairs.with_columns(keep.alias("_keep"), rule.alias("rule"))
+                .with_columns(
+                    pl.when(pl.col("_keep") == "a").then("insurer_a").when(pl.col("_keep") == "b")
+                    .then("insurer_b").alias("primary_insurer"),
+                    pl.when(pl.col("_keep") == "a").then("insurer_b").when(pl.col("_keep") == "b")
+                    .then("insurer_a").alias("secondary_insurer"),
+                )
+                .select(list(OVERLAPS_SCHEMA))
+                .cast(OVERLAPS_SCHEMA)
+                .sort("member_id", "overlap_start", "insurer_a", "insurer_b", "start_a", "start_b"))
+
+    sec_is_a = pl.col("secondary_insurer") == pl.col("insurer_a")
+    to_end = (overlaps.filter(pl.col("secondary_insurer").is_not_null())
+              .select(
+                  "member_id",
+                  pl.col("secondary_insurer").alias("insurer_id"),
+                  pl.when(sec_is_a).then("fund_a").otherwise("fund_b").alias("fund"),
+                  pl.when(sec_is_a).then("start_a").otherwise("start_b").alias("start_date"),
+                  pl.when(sec_is_a).then("end_a").otherwise("end_b").alias("end_date"),
+                  "overlap_start")
+              .group_by("member_id", "insurer_id", "fund", "start_date", "end_date", maintain_order=True)
+              .agg(pl.col("overlap_start").min().alias("end_from"))
+              .cast(TO_END_SCHEMA)
+              .sort("insurer_id", "member_id", "start_date", "end_from"))
+    return OverlapReport(overlaps=overlaps, to_end=to_end, counts=_counts(overlaps, to_end))
+
+
+def _counts(overlaps: pl.DataFrame, to_end: pl.DataFrame) -> pl.DataFrame:
+    involved = pl.concat([
+        overlaps.select("member_id", pl.col("insurer_a").alias("insurer_id"), "primary_insurer"),
+        overlaps.select("member_id", pl.col("insurer_b").alias("insurer_id"), "primary_insurer"),
+    ])
+    per = involved.group_by("insurer_id").agg(
+        pl.len().cast(pl.Int64).alias("overlaps"),
+        pl.col("primary_insurer").is_null().sum().cast(pl.Int64).alias("member_must_choose"),
+    )
+    ends = to_end.group_by("insurer_id").agg(
+        pl.len().cast(pl.Int64).alias("covers_to_end"),
+        pl.col("member_id").n_unique().cast(pl.Int64).alias("members_to_end"),
+    )
+    return (per.join(ends, on="insurer_id", how="full", coalesce=True)
+            .with_columns(pl.col("covers_to_end", "members_to_end", "overlaps", "member_must_choose").fill_null(0))
+            .select(list(COUNTS_SCHEMA)).cast(COUNTS_SCHEMA).sort("insurer_id"))
+
+
+FINDING_SCHEMA = {"claim_id": pl.String, "line_no": pl.Int64, "rule_id": pl.String, "reason_code": pl.String,
+                  "action": pl.String, "liability": pl.String}
+
+
+def overlap_findings(lines: pl.DataFrame, report: OverlapReport) -> pl.DataFrame:
+    """``OVL.OTHER_PRIMARY`` / ``OVL.MEMBER_MUST_CHOOSE`` findings for claim lines (one of each per line at most)."""
+    ov = report.overlaps
+    if ov.height == 0 or lines.height == 0:
+        return pl.DataFrame(schema=FINDING_SCHEMA)
+    # one row per (member, insurer, interval) that a line billed there must answer for
+    sides = pl.concat([
+        ov.filter(pl.col("primary_insurer").is_not_null())
+        .select("member_id", pl.col("secondary_insurer").alias("insurer_id"), "overlap_start", "overlap_end",
+                pl.lit(0, pl.Int8).alias("_k")),
+        ov.filter(pl.col("primary_insurer").is_null())
+        .select("member_id", pl.col("insurer_a").alias("insurer_id"), "overlap_start", "overlap_end",
+                pl.lit(1, pl.Int8).alias("_k")),
+        ov.filter(pl.col("primary_insurer").is_null())
+        .select("member_id", pl.col("insurer_b").alias("insurer_id"), "overlap_start", "overlap_end",
+                pl.lit(1, pl.Int8).alias("_k")),
+    ]).unique()
+    cand = (lines.select("claim_id", pl.col("line_no").cast(pl.Int64), "member_id", "insurer_id", "service_date")
+            .with_row_index("_row")
+            .filter(pl.col("member_id").is_in(sides["member_id"].unique().implode())))
+    hits = (cand.join(sides, on=["member_id", "insurer_id"], how="inner")
+            .filter((pl.col("service_date") >= pl.col("overlap_start"))
+                    & (pl.col("overlap_end").is_null() | (pl.col("service_date") <= pl.col("overlap_end"))))
+            .select("_row", "claim_id", "line_no", "_k").unique(["_row", "_k"]).sort("_row", "_k"))
+    return hits.select(
+        "claim_id", "line_no",
+        pl.when(pl.col("_k") == 0).then(pl.lit("OVL.OTHER_PRIMARY")).otherwise(pl.lit("OVL.MEMBER_MUST_CHOOSE"))
+        .alias("rule_id"),
+        pl.when(pl.col("_k") == 0).then(pl.lit("OTHER_PRIMARY")).otherwise(pl.lit("MEMBER_MUST_CHOOSE"))
+        .alias("reason_code"),
+        pl.when(pl.col("_k") == 0).then(pl.lit("deny")).otherwise(pl.lit("pend")).alias("action"),
+        pl.lit("provider").alias("liability"),
+    )
+
+
+def overlap_report(
+    coverage: pl.DataFrame | pl.LazyFrame | str | Path,
+    members: pl.DataFrame | None,
+    policy: Policy | str | Path,
+    out_dir: str | Path,
+) -> dict:
+    """Write ``overlaps.parquet``, ``to_end.parquet`` (all insurers), ``to_end/<insurer>.parquet``,
+    ``counts.parquet`` and ``summary.json``; returns the summary."""
+    if not isinstance(policy, Policy):
+        policy = load_policy(policy)
+    report = find_overlaps(coverage, policy, members)
+    out = Path(out_dir)
+    (out / "to_end").mkdir(parents=True, exist_ok=True)
+    report.overlaps.write_parquet(out / "overlaps.parquet")
+    report.to_end.write_parquet(out / "to_end.parquet")
+    for (insurer,), part in report.to_end.partition_by("insurer_id", as_dict=True, maintain_order=True).items():
+        part.write_parquet(out / "to_end" / f"{insurer}.parquet")
+    report.counts.write_parquet(out / "counts.parquet")
+    summary = {
+        "policy": f"{policy.id}@{policy.version}",
+        "overlaps": report.overlaps.height,
+        "members_with_overlap": report.overlaps["member_id"].n_unique(),
+        "member_must_choose": int(report.overlaps["primary_insurer"].is_null().sum()),
+        "covers_to_end": report.to_end.height,
+        "by_rule": dict(report.overlaps.group_by("rule").len().sort("rule").iter_rows()),
+        "per_insurer": report.counts.to_dicts(),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    return summary
