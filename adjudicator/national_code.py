@@ -35,7 +35,6 @@ LENGTH = 10
 _WEIGHTS = tuple(range(10, 1, -1))  # 10, 9, ..., 2 for digits 0..8
 _DIGITS = re.compile(r"[0-9]+")
 _DIGITS_PATTERN = r"^[0-9]+$"
-_ALL_EQUAL_PATTERN = r"^(?:0+|1+|2+|3+|4+|5+|6+|7+|8+|9+)$"  # the regex engine has no backreferences
 
 
 def _check_from_sum(s: int) -> int:
@@ -76,14 +75,23 @@ def is_valid(code: str | None) -> bool:
     return why_invalid(code) is None
 
 
+def _number(e: pl.Expr) -> pl.Expr:
+    return e.cast(pl.Int64, strict=False)
+
+
 def _checksum_ok(e: pl.Expr) -> pl.Expr:
-    # Each digit by slicing; the expression is only trusted where the string is 10 ASCII digits.
-    s = pl.sum_horizontal(
-        [e.str.slice(i, 1).cast(pl.Int64, strict=False) * w for i, w in enumerate(_WEIGHTS)]
-    )
-    r = s % 11
-    expected = pl.when(r < 2).then(r).otherwise(11 - r)
-    return e.str.slice(9, 1).cast(pl.Int64, strict=False) == expected
+    # Only trusted where the string is 10 ASCII digits. With t = s + check, the rule "check = r if r < 2 else
+    # 11 − r" becomes "t ≡ 0 (mod 11), or t ≡ 2 with check 1" (check is 0..9). Folding both into one is_in keeps
+    # every sub-expression used once: repeating them made this ~8x slower.
+    n = _number(e)
+    t = pl.sum_horizontal([(n // 10 ** (9 - i) % 10) * w for i, w in enumerate(_WEIGHTS)]) + n % 10
+    key = t % 11 * 10 + n % 10
+    return key.is_in([*range(10), 21])
+
+
+def _all_equal(e: pl.Expr) -> pl.Expr:
+    # The 10-digit numbers with all digits equal are exactly the multiples of 1111111111.
+    return _number(e) % 1_111_111_111 == 0
 
 
 def invalid_reason_expr(e: pl.Expr) -> pl.Expr:
@@ -95,7 +103,7 @@ def invalid_reason_expr(e: pl.Expr) -> pl.Expr:
         .then(pl.lit(WRONG_LENGTH))
         .when(~e.str.contains(_DIGITS_PATTERN))
         .then(pl.lit(NOT_DIGITS))
-        .when(e.str.contains(_ALL_EQUAL_PATTERN))
+        .when(_all_equal(e))
         .then(pl.lit(ALL_EQUAL))
         .when(~_checksum_ok(e))
         .then(pl.lit(BAD_CHECKSUM))
@@ -105,7 +113,11 @@ def invalid_reason_expr(e: pl.Expr) -> pl.Expr:
 
 def valid_expr(e: pl.Expr) -> pl.Expr:
     """Vectorized ``is_valid`` over a String expression: Boolean, null where the input is null."""
-    return pl.when(e.is_null()).then(pl.lit(None, pl.Boolean)).otherwise(invalid_reason_expr(e).is_null())
+    shape_ok = (e.str.len_chars() == LENGTH) & e.str.contains(_DIGITS_PATTERN)
+    # Where the shape is wrong the arithmetic reads garbage (or nulls); the when() keeps it out of the result.
+    return pl.when(e.is_null()).then(pl.lit(None, pl.Boolean)).otherwise(
+        pl.when(shape_ok).then(~_all_equal(e) & _checksum_ok(e)).otherwise(False)
+    )
 
 
 def random_codes(n: int, rng: np.random.Generator) -> np.ndarray:
