@@ -194,8 +194,8 @@ class Loader:
                 self.unknown_keys(eff, ("from", "to"), "effective")
                 eff_from = self.date(eff["from"], eff.val_pos["from"], "effective.from") if "from" in eff else None
                 eff_to = self.date(eff["to"], eff.val_pos["to"], "effective.to") if "to" in eff else None
-        loaded_tables = self.tables(data.get("tables") or {}, data.val_pos.get("tables"))
-        params = self.params(data.get("params") or {})
+        loaded_tables = self.tables(data.get("tables") or Loc(), data.val_pos.get("tables"))
+        params = self.params(data.get("params") or Loc())
         codes = self.codes(data.get("codes") or [])
         known_codes = set(catalogue.CATALOGUE) | {c.code for c in codes}
         bypass = data.get("bypass_modifiers", ["59", "XE", "XS", "XP", "XU"])

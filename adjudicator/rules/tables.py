@@ -107,6 +107,8 @@ class LoadedTable:
 def load(name: str, path: Path, *, key: tuple[tuple[str, str], ...], valid: tuple[str, str] | None,
          pair: tuple[str, str] | None, pair_within: str, types: dict[str, str], shown_path: str) -> LoadedTable:
     raw = read_raw(path)
+    if pair and "modifier_ok" not in raw.columns:  # a pair table without bypass information never bypasses
+        raw = raw.with_columns(pl.lit("0").alias("modifier_ok"))
     needed = [k for k, _ in key] + list(valid or ()) + list(pair or ())
     if pair:
         needed.append("modifier_ok")

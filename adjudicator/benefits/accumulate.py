@@ -1,0 +1,81 @@
+"""Deductibles and benefit caps, accumulated in the total order by one compiled pass.
+
+Lines arrive sorted by (service_date, claim_id, line_no). Each line names, per accumulator, a dense group id (or −1
+when the accumulator does not apply): the deductible row chosen for it and every cap that applies. History lines
+come first in the same order with ``fixed`` set: they add what they already consumed/paid to the state and are not
+recomputed. The same kernel serves the batch (millions of lines) and a single claim at the counter (a few lines with
+the state loaded from history), so the two paths cannot disagree.
+
+Per line: remaining = allowed → deductible (up to what is left of its group's amount) → member share =
+round_half_up(remaining × rate) → insurer share → each cap in order: the insurer pays at most what is left of the
+cap's group; the excess is the member's. Every cap group then counts what the insurer finally paid.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def accumulate(allowed, active, fixed, fixed_ded, fixed_paid, rate_bp, ded_gid, ded_amount, ded_used,
+               cap_gid, cap_amount, cap_used):  # pragma: no cover - compiled
+    """Returns (deductible, member_share, insurer_paid, cap_excess[n, C]); mutates the *_used state arrays."""
+    n = allowed.shape[0]
+    ncap = cap_amount.shape[0]
+    ded = np.zeros(n, np.int64)
+    share = np.zeros(n, np.int64)
+    paid = np.zeros(n, np.int64)
+    excess = np.zeros((n, ncap), np.int64)
+    for i in range(n):
+        if fixed[i]:
+            g = ded_gid[i]
+            if g >= 0:
+                ded_used[g] += fixed_ded[i]
+            for c in range(ncap):
+                g = cap_gid[i, c]
+                if g >= 0:
+                    cap_used[g] += fixed_paid[i]
+            continue
+        if not active[i]:
+            continue
+        rem = allowed[i]
+        g = ded_gid[i]
+        if g >= 0:
+            room = ded_amount[i] - ded_used[g]
+            if room < 0:
+                room = 0
+            d = rem if rem < room else room
+            ded_used[g] += d
+            ded[i] = d
+            rem -= d
+        s = (rem * rate_bp[i] + 5000) // 10000
+        if s > rem:
+            s = rem
+        share[i] = s
+        ins = rem - s
+        for c in range(ncap):
+            g = cap_gid[i, c]
+            if g < 0:
+                continue
+            room = cap_amount[c] - cap_used[g]
+            if room < 0:
+                room = 0
+            pay = ins if ins < room else room
+            excess[i, c] = ins - pay
+            ins = pay
+        for c in range(ncap):
+            g = cap_gid[i, c]
+            if g >= 0:
+                cap_used[g] += ins
+        paid[i] = ins
+    return ded, share, paid, excess
+
+
+def i64(a) -> np.ndarray:
+    """A contiguous, writable int64 array (numba compiles once for this signature)."""
+    return np.ascontiguousarray(np.asarray(a, dtype=np.int64))
+
+
+def b1(a) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.bool_))
