@@ -44,7 +44,7 @@ def line(claim_id="c1", line_no=1, **kw) -> dict:
            "member.sex": "M", "member.birth_date": D(1990, 1, 1)}
     for k, v in kw.items():
         for ns in NAMESPACES:
-            if k.startswith(ns + "_"):
+            if k not in schema.CLAIM_LINES and k.startswith(ns + "_"):
                 k = f"{ns}.{k[len(ns) + 1:]}"
                 break
         row[k] = v
