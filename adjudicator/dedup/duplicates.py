@@ -60,9 +60,10 @@ def apply_submissions(
                            & (pl.col("replaces_claim_id") != pl.col("claim_id")))
                 ["replaces_claim_id"].unique())
     is_void = (sub["submission"] == "void").fill_null(False)
-    superseded = lines["claim_id"].is_in(replaced.implode()) if replaced.len() else pl.repeat(
-        False, lines.height, eval=True)
-    superseded = pl.Series(superseded).fill_null(False)
+    if replaced.len():
+        superseded = lines["claim_id"].is_in(replaced.implode()).fill_null(False)
+    else:
+        superseded = pl.Series(np.zeros(lines.height, np.bool_))
     out = lines.with_columns(superseded.alias("dup.superseded"), is_void.alias("dup.void"))
     keys = [out.filter(pl.col("dup.superseded")).select(
         "claim_id", pl.col("line_no").cast(pl.Int64), pl.lit("batch").alias("source"))]
