@@ -45,8 +45,8 @@ def test_exact_suspect_repeat_and_cross_insurer():
         ("F", "DUPLICATE_EXACT"), ("F", "CROSS_INSURER_DUPLICATE"),
         ("J", "DUPLICATE_SUSPECT"), ("J", "CROSS_INSURER_DUPLICATE"),
     ]
-    _, _, _, f = run(lines(line("A"), line("J", modifier="50")))
-    assert f.height == 0  # same provider and amount, another modifier: neither exact nor suspect
+    _, _, _, f2 = run(lines(line("A"), line("J", modifier="50")))
+    assert f2.height == 0  # same provider and amount, another modifier: neither exact nor suspect
     assert set(f.filter(pl.col("rule_id") == "DUP.EXACT")["action"]) == {"deny"}
     assert set(f.filter(pl.col("rule_id") == "DUP.SUSPECT")["action"]) == {"pend"}
     assert set(f.filter(pl.col("rule_id") == "DUP.CROSS_INSURER")["action"]) == {"flag"}
