@@ -1,11 +1,33 @@
-"""adjudicator: health-insurance claims adjudication with rulesets compiled to polars and Python."""
+"""adjudicator: health-insurance claims adjudication with rulesets compiled to polars (batch) and Python (point of
+service). The public API is listed in ``__all__``."""
 
-from adjudicator.errors import AdjudicatorError, InputError, RulesetConflictError, RulesetError, StoreError
+from adjudicator.engine import Engine, Result
+from adjudicator.errors import (
+    AdjudicatorError,
+    Diagnostic,
+    InputError,
+    RulesetConflictError,
+    RulesetError,
+    StoreError,
+)
+from adjudicator.rules.compiled import Ruleset, load_ruleset
+
+
+def adjudicate(claims, *, rulesets, members=None, coverage=None, providers=None, store=None) -> Result:
+    """One-shot batch adjudication: ``Engine(...).adjudicate(claims)``."""
+    return Engine(rulesets, members=members, coverage=coverage, providers=providers, store=store).adjudicate(claims)
+
 
 __all__ = [
     "AdjudicatorError",
+    "Diagnostic",
+    "Engine",
     "InputError",
+    "Result",
+    "Ruleset",
     "RulesetConflictError",
     "RulesetError",
     "StoreError",
+    "adjudicate",
+    "load_ruleset",
 ]
