@@ -52,6 +52,11 @@ def _(n: ir.Rate) -> pl.Expr:
 
 
 @translate.register
+def _(n: ir.ListLit) -> pl.Expr:
+    return pl.lit([i.value for i in n.items])
+
+
+@translate.register
 def _(n: ir.Name) -> pl.Expr:
     return pl.col(n.column)
 

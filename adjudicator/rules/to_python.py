@@ -81,6 +81,8 @@ class Gen:
             return repr(e.value), e.value is None
         if isinstance(e, ir.Rate):
             return str(e.bp), False
+        if isinstance(e, ir.ListLit):
+            return self.const(tuple(i.value for i in e.items)), False
         if isinstance(e, ir.Name):
             col = e.column
             if col == "allowed_amount":
