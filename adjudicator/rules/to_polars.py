@@ -256,11 +256,11 @@ class PolarsRuleset:
         flag = pl.col("__counts") & (condition(agg.where) if agg.where is not None else pl.lit(True))
         value = translate(agg.value) if agg.value is not None else pl.lit(0, pl.Int64)
         work = u.select(
-            "__u", *keys, *ORDER,
+            "__u", *dict.fromkeys([*keys, *ORDER]),
             pl.col("service_date").cast(pl.Int32).alias("__day"),
             window.window_start_expr(pl.col("service_date"), within).alias("__start"),
             flag.alias("__flag"), value.alias("__value"),
-        ).sort([*keys, *ORDER], nulls_last=True)
+        ).sort(list(dict.fromkeys([*keys, *ORDER])), nulls_last=True)
         count, total = window.run_sweep(work, keys, "__day", "__start", "__flag", "__value")
         result = pl.Series(f"__agg{agg.index}", count if agg.kind == "prior_count" else total)
         # a line whose key is null has no group: its aggregate is 0 (no earlier line shares a null key)
