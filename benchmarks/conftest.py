@@ -33,7 +33,7 @@ def make_frame(n: int, seed: int = 7, n_codes: int = make_tables.N_CODES) -> pl.
     rng = np.random.default_rng(seed)
     n_members = max(n // 7, 10)
     n_providers = max(n // 200, 10)
-    sizes = rng.choice(np.arange(1, 9), int(n / 2.2) + 100, p=[0.35, 0.25, 0.15, 0.10, 0.06, 0.04, 0.03, 0.02])
+    sizes = rng.choice(np.arange(1, 9), int(n / 2.2) + 100, p=[0.40, 0.25, 0.15, 0.09, 0.05, 0.03, 0.02, 0.01])
     sizes = sizes[: np.searchsorted(np.cumsum(sizes), n) + 1]
     claim = np.repeat(np.arange(len(sizes)), sizes)[:n]
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
@@ -58,7 +58,7 @@ def make_frame(n: int, seed: int = 7, n_codes: int = make_tables.N_CODES) -> pl.
     price_of = dict(zip(price["service_code"].to_list(), price["price"].to_list()))
     base = np.array([price_of.get(c, 1_000_000) for c in codes], dtype=np.int64)[code_idx]
     qty = rng.choice(np.array([0, 1, 2, 3, 4, 6]), n, p=[0.005, 0.70, 0.15, 0.08, 0.045, 0.02])
-    factor = np.where(rng.random(n) < 0.02, 4.0, rng.uniform(0.8, 1.4, n))
+    factor = np.where(rng.random(n) < 0.02, 4.0, rng.uniform(0.6, 1.05, n))
     billed = (np.maximum(qty, 1) * base * factor // 1000 * 1000).astype(np.int64)
     mod_r = rng.random(n)
     modifier = np.where(mod_r < 0.05, "59", np.where(mod_r < 0.07, "26", ""))
