@@ -111,7 +111,8 @@ class ExprChecker:
         self.diags.append(Diagnostic(self.file, self.line + lineno - 1, self.col + col, code, msg, hint))
 
     def at(self, node: ast.AST, code: str, msg: str, hint: str | None = None) -> None:
-        self.err(getattr(node, "lineno", 1), getattr(node, "col_offset", 0), code, msg, hint)
+        # col_offset is 0-based and self.col is the value's column − 1: add 1 for a 1-based column
+        self.err(getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, code, msg, hint)
 
     # -- nodes -------------------------------------------------------------------------------------------------
     def expr(self, n: ast.AST) -> tuple[ir.Expr | None, T | None]:  # noqa: C901 - one dispatch on node kinds
