@@ -68,11 +68,13 @@ def _read_csv(path: Path, file: str) -> pl.DataFrame:
     return pl.read_csv(path, infer_schema=False, encoding="utf8")
 
 
+_JSON_NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
+
+
 def _ndjson_lines(path: Path) -> pl.Series:
-    # The non-blank lines, aligned with the rows read_ndjson returns (it skips blank lines too). Split on "\n" only:
-    # str.splitlines() would also split on U+2028, which JSON allows inside strings.
-    lines = pl.Series("line", path.read_text(encoding="utf-8").split("\n"), dtype=pl.String)
-    return lines.filter(lines.str.strip_chars() != "")
+    # The non-blank lines, aligned with the rows read_ndjson returns (it skips blank lines too).
+    lines = pl.scan_lines(path, name="line")
+    return lines.filter(pl.col("line").str.strip_chars() != "").collect()["line"]
 
 
 def _read_ndjson(path: Path, source: str, file: str) -> pl.DataFrame:
@@ -82,16 +84,16 @@ def _read_ndjson(path: Path, source: str, file: str) -> pl.DataFrame:
         return pl.read_json(path, infer_schema_length=None)
     df = pl.read_ndjson(path, infer_schema_length=None)
     # An integer column that came out as Float or String (mixed with text) has lost how its numbers were written:
-    # 1000 and 1000.0 both read as 1000.0 (or as "1000"). Take those columns' text from the JSON itself.
+    # 1000 and 1000.0 both read as 1000.0 (or as "1000"). Take the numbers' text from the JSON lines themselves
+    # (a regex, ~20x faster than a JSON path per line; an escaped key inside a string value cannot match it).
     ints = [c for c, t in schema.SOURCES[source].items() if t == pl.Int64 and c in df.columns]
     lossy = [c for c in ints if not df.schema[c].is_integer() and df.schema[c] != pl.Null]
     if lossy:
         lines = _ndjson_lines(path)
         if len(lines) != df.height:  # pragma: no cover - defensive: alignment is what makes this correct
             raise InputError(f"{file}: cannot align {len(lines)} JSON lines with {df.height} rows read")
-        df = df.with_columns(
-            lines.str.json_path_match(f"$.{c}").alias(c) for c in lossy  # noqa: C417
-        )
+        written = pl.DataFrame({c: lines.str.extract(f'"{c}"\\s*:\\s*{_JSON_NUMBER}') for c in lossy})
+        df = df.with_columns(pl.coalesce(written[c], pl.col(c).cast(pl.String)).alias(c) for c in lossy)
     # A list column mixing arrays and `|`-joined strings is read as text, the arrays as JSON text.
     lists = [c for c, t in schema.SOURCES[source].items() if isinstance(t, pl.List) and df.schema.get(c) == pl.String]
     for c in lists:
