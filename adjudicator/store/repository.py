@@ -508,9 +508,11 @@ class Store:
                 finally:
                     cursor.close()
         except StoreError as exc:
-            # Two commits of the same claim at once: the history's key lets one through.
+            # Two commits of the same claim at once: the history's key lets one through, the other finds it.
             if isinstance(exc.__cause__, (sa.exc.IntegrityError, self._driver.IntegrityError)):
-                return False
+                with self._read() as conn:
+                    if conn.execute(sa.text("SELECT 1 FROM history WHERE claim_id = :c"), {"c": claim_id}).first():
+                        return False
             raise StoreError(f"cannot commit claim {claim_id}: {exc}") from exc
         return True
 
