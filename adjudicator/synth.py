@@ -230,6 +230,16 @@ def _first_per(keys: np.ndarray, order: np.ndarray) -> np.ndarray:
     return order[np.sort(first)]
 
 
+def _groups(keys: np.ndarray):
+    """(key, row indexes) for each distinct key — one sort instead of a scan of all rows per key."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    cuts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
+    for i, start in enumerate(cuts):
+        end = cuts[i + 1] if i + 1 < len(cuts) else len(sk)
+        yield sk[start], order[start:end]
+
+
 def _choice_by_cell(rng, cand: np.ndarray, weight: np.ndarray, book: Book, sex: np.ndarray, age: np.ndarray,
                     outside_age: bool = False) -> np.ndarray:
     """For each row (member sex, age), one code of ``cand`` whose sex and age limits admit it (-1 if none); with
@@ -238,14 +248,12 @@ def _choice_by_cell(rng, cand: np.ndarray, weight: np.ndarray, book: Book, sex: 
     if len(sex) == 0:
         return out
     cell = sex.astype(np.int64) * 1000 + np.clip(age, 0, 999)
-    ucell, inv = np.unique(cell, return_inverse=True)
     csex, cmin, cmax = book.sex[cand], book.min_age[cand], book.max_age[cand]
-    for k, c in enumerate(ucell):
+    for c, rows in _groups(cell):
         s, a = divmod(int(c), 1000)
         in_range = (cmin <= a) & (a <= cmax)
         ok = ((csex == 0) | (csex == s)) & (~in_range if outside_age else in_range)
         w = weight * ok
-        rows = np.flatnonzero(inv == k)
         if w.sum() > 0:
             out[rows] = rng.choice(cand, size=len(rows), p=w / w.sum())
     return out
@@ -414,11 +422,10 @@ class _Providers:
         """A provider of the row's pool contracted with the row's basic insurer (index into BASIC_INSURERS)."""
         out = np.full(len(insurer), -1, np.int64)
         key = pool_of_row * 8 + insurer
-        for k in np.unique(key):
+        for k, rows in _groups(key):
             p, i = divmod(int(k), 8)
             pool = self.pools[pool_names[p]]
             pool = pool[self.contracted[pool, i]]
-            rows = np.flatnonzero(key == k)
             out[rows] = pool[rng.integers(0, len(pool), len(rows))]
         return out
 
@@ -520,9 +527,8 @@ def _insurer_idx(fund: np.ndarray) -> np.ndarray:
 def _physicians(ctx: _Ctx, specs: np.ndarray) -> np.ndarray:
     """One office physician of each row's specialty."""
     out = np.empty(len(specs), np.int64)
-    for s in np.unique(specs):
+    for s, rows in _groups(specs):
         pool = ctx.prov.pools[f"office:{s}"]
-        rows = np.flatnonzero(specs == s)
         out[rows] = pool[ctx.rng.integers(0, len(pool), len(rows))]
     return out
 
@@ -637,9 +643,8 @@ def _drug(ctx: _Ctx, k: int) -> dict:
     dw = 1.0 / np.sqrt(b.price[dcodes, 0, -1].astype(float))
     code = np.empty(len(claim), np.int64)
     line_spec = spec[claim]
-    for s in np.unique(line_spec):
+    for s, rows in _groups(line_spec):
         ok = np.array([not b.allowed[c] or s in b.allowed[c] for c in dcodes])
-        rows = np.flatnonzero(line_spec == s)
         w = dw * ok
         code[rows] = rng.choice(dcodes, size=len(rows), p=w / w.sum())
     is_fee = fee[claim] & (j == 0)
