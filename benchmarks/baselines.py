@@ -302,15 +302,18 @@ def _action(matches: dict, i: int):
     return action
 
 
-def run_durable(frame: pl.DataFrame, T: Tables, name: str, matches: dict, batch: int = 100):
-    """Enrich in Python, assert the facts in batches (JSON into the C engine), retract them, apply in Python."""
-    from durable.lang import assert_facts, retract_facts
+def run_durable(frame: pl.DataFrame, T: Tables, name: str, matches: dict):
+    """Enrich in Python, assert each fact (JSON into the C engine) and retract it, apply the actions in Python.
+
+    One fact at a time: with ``assert_facts`` batches (100 or 1000 facts, then ``retract_facts``) durable 2.0.28
+    silently ran only part of the matching actions here (3 % to 30 % of findings missing)."""
+    from durable.lang import assert_fact, retract_fact
 
     rows = enrich(frame, T)
-    for lo in range(0, len(rows), batch):
-        facts = [_fact(lo + j, r) for j, r in enumerate(rows[lo:lo + batch])]
-        assert_facts(name, facts)
-        retract_facts(name, facts)
+    for i, r in enumerate(rows):
+        fact = _fact(i, r)
+        assert_fact(name, fact)
+        retract_fact(name, fact)
     out, findings = [], []
     always = (22, 23)
     for i, r in enumerate(rows):
