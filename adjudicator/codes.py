@@ -145,6 +145,9 @@ _ROWS: tuple[tuple[str, Severity, str, str, str | None, str | None, str, str], .
      "The same service was billed to another basic insurer", "این خدمت به بیمه‌گر پایه دیگری نیز ارسال شده است"),
     ("SUPERSEDED", "deny", "OA", "129", None, None,
      "Replaced or voided by a later submission", "این صورتحساب با صورتحساب بعدی جایگزین یا ابطال شده است"),
+    ("VOIDED", "deny", "OA", "129", None, None,
+     "A void submission: it cancels the claim it names and is not paid itself",
+     "درخواست ابطال: صورتحساب نام‌برده را باطل می‌کند و خود پرداخت نمی‌شود"),
     # --- supplementary cover: information only, the basic decision stands (DSL.md) ---
     ("SUPP_NOT_VALID", "info", "PR", "31", None, None,
      "The supplementary cover named is not valid on the service date; it pays nothing",

@@ -110,16 +110,24 @@ class Engine:
         if history is not None and history.height:
             hist_wide, _ = pipeline.widen(history.select([c for c in schema.LINE_RESULTS if c in history.columns]),
                                           ctx)
+            gone = stages.superseded.filter(pl.col("source") == "history").select("claim_id", "line_no")
             counted = ~pl.col("primary_reason").is_in(ENGINE_DENY_CODES).fill_null(False)
-            hist_wide = hist_wide.with_columns(counted.alias("__counts"))
+            # superseded history leaves every count (aggregates and accumulators)
+            hist_wide = hist_wide.join(gone, on=["claim_id", "line_no"], how="anti").with_columns(
+                counted.alias("__counts"))
         t = time.perf_counter()
         done, findings = [], [stages.findings]
         basic = [r for r in self.rulesets if r.kind == "basic"]
+        counted = wide.with_columns((~pl.col("__skip")).alias("__counts"))
         for i, rs in enumerate(basic):
-            sub = wide.filter((pl.col("__rs") == i) & ~pl.col("__skip"))
+            mine = (pl.col("__rs") == i) & ~pl.col("__skip")
+            sub = counted.filter(mine)
             if sub.height == 0:
                 continue
-            out, f = pipeline.run_ruleset(rs, sub.with_columns(pl.lit(True).alias("__counts")), hist_wide)
+            context = counted.filter(~mine)
+            if hist_wide is not None:
+                context = pl.concat([context, hist_wide], how="diagonal_relaxed")
+            out, f = pipeline.run_ruleset(rs, sub, context, hist_wide)
             done.append(out.with_columns(pl.lit(rs.ref).alias("ruleset"), pl.lit(rs.digest).alias("ruleset_digest")))
             findings.append(f)
             tick(rs.ref)
@@ -253,7 +261,7 @@ class Engine:
 
 
 ENGINE_DENY_CODES = ["NOT_ENROLLED", "NOT_IN_FORCE", "COVER_SUSPENDED", "MEMBER_DECEASED", "WRONG_INSURER",
-                     "OTHER_PRIMARY", "DUPLICATE_EXACT", "SUPERSEDED", "NO_RULESET"]
+                     "OTHER_PRIMARY", "DUPLICATE_EXACT", "SUPERSEDED", "VOIDED", "NO_RULESET"]
 
 
 def summarize(lines: pl.DataFrame, findings: pl.DataFrame, quarantine: pl.DataFrame, rows_in: int,

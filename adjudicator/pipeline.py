@@ -7,7 +7,7 @@ eligibility → overlap → duplicates (engine findings) → ruleset selection �
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -46,7 +46,7 @@ class Stages:
 
     lines: pl.DataFrame
     findings: pl.DataFrame
-    timings: dict = field(default_factory=dict)
+    superseded: pl.DataFrame  # (claim_id, line_no, source) of batch and history lines a replacement/void supersedes
 
 
 def prefixed(frame: pl.DataFrame, key: str, prefix: str) -> pl.DataFrame:
@@ -89,6 +89,9 @@ def with_messages(f: pl.DataFrame, extra: dict | None = None) -> pl.DataFrame:
 def before_edits(lines: pl.DataFrame, ctx: Context) -> Stages:
     """Eligibility, overlap, submissions and duplicates; ``__skip`` marks lines that skip the edits."""
     lines, superseded, sub_f = dup.apply_submissions(lines, ctx.history)
+    # a void carries no service of its own: it is not paid (denied, provider liability)
+    sub_f = sub_f.with_columns(pl.when(pl.col("rule_id") == "DUP.VOID").then(pl.lit("deny"))
+                               .otherwise(pl.col("action")).alias("action"))
     wide, elig_f = widen(lines, ctx)
     ovl_f = ovl.overlap_findings(lines, ctx.overlaps)
     dup_f = dup.duplicate_findings(lines, ctx.history, superseded)
@@ -97,7 +100,7 @@ def before_edits(lines: pl.DataFrame, ctx: Context) -> Stages:
         .with_columns(pl.lit(True).alias("__skip"))
     wide = wide.join(skip, on=["claim_id", "line_no"], how="left", maintain_order="left") \
         .with_columns(pl.col("__skip").fill_null(False))
-    return Stages(wide, findings)
+    return Stages(wide, findings, superseded)
 
 
 def select_rulesets(wide: pl.DataFrame, rulesets: list[Ruleset]) -> pl.Series:
@@ -128,12 +131,17 @@ def select_rulesets(wide: pl.DataFrame, rulesets: list[Ruleset]) -> pl.Series:
     return idx.alias("__rs")
 
 
-def run_ruleset(rs: Ruleset, wide: pl.DataFrame, history: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Rules then benefits for the lines of one ruleset: (lines with amounts, findings incl. cap findings)."""
+def run_ruleset(rs: Ruleset, wide: pl.DataFrame, context: pl.DataFrame | None,
+                history: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rules then benefits for the lines of one ruleset: (lines with amounts, findings incl. cap findings).
+
+    ``context`` holds the earlier lines aggregates and pairs see besides ``wide`` itself: the batch's other lines
+    and the history, each with ``__counts``. Accumulators start from ``history`` lines of this same ruleset.
+    """
+    lines, findings = rs.polars.evaluate(wide, context if context is not None and context.height else None)
     hist = history
     if hist is not None and hist.height:
-        hist = hist.filter(pl.col("ruleset").str.starts_with(rs.id + "@")) if "ruleset" in hist.columns else hist
-    lines, findings = rs.polars.evaluate(wide, hist if hist is not None and hist.height else None)
+        hist = hist.filter(pl.col("ruleset").str.starts_with(rs.id + "@") & pl.col("__counts"))
     share_field = "member_share" if "member_share" in rs.polars.set_fields else None
     b = rs.ir.benefits
     batch = lines.with_columns(pl.lit(False).alias("__fixed"), (~pl.col("__denied")).alias("__active"),

@@ -424,6 +424,8 @@ class ExprChecker:
                 per.append(col)
             elif col in self.env.fields["line"] and not col.startswith("allowed_") and col not in self.env.set_fields:
                 per.append(col)
+            elif "." in col and self._table_key(col):
+                per.append(col)  # a column of a keyed table: known before the edits, like the line's own columns
             else:
                 self.at(e, "E102", f"unknown key '{name}' in per= {self.context}",
                         suggest(col, [*self.env.fields["line"], *PSEUDO_KEYS], prefix="did you mean"))
@@ -447,6 +449,11 @@ class ExprChecker:
         return agg, T(NUM, False)
 
     # -- helpers -----------------------------------------------------------------------------------------------
+    def _table_key(self, col: str) -> bool:
+        ns, _, fld = col.partition(".")
+        cols = self.env.tables.get(ns)
+        return bool(cols) and fld in cols and ns not in self.env.pair_tables
+
     def want_bool(self, node: ast.AST, t: T | None) -> None:
         if t is not None and t.type not in (BOOL, NULL):
             self.at(node, "E107", f"'{ast.unparse(node)}' must be a condition (true/false), got {describe(t.type)} "
