@@ -34,7 +34,7 @@ import polars as pl
 
 from adjudicator.dedup.supplementary import SUPP_REASONS, SUPP_RULE
 from adjudicator.eligibility import kernels as K
-from adjudicator.eligibility.index import DATE_NONE, CoverageIndex, as_array, build_index, date_days, encode
+from adjudicator.eligibility.index import DATE_NONE, CoverageIndex, build_index, date_days, encode
 
 __all__ = [
     "ELIG_REASONS",
@@ -86,7 +86,7 @@ SUPPLEMENTARY_COLUMNS: dict[str, pl.DataType] = {
 
 
 def evaluate(lines: pl.DataFrame, index: CoverageIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(basic span position, supplementary span position, ELIG code, SUPP code) per line, positions in CSR order."""
+    """(ELIG code, SUPP code, basic span fields, supplementary span fields) per line (see ``kernels.O_*``)."""
     mid = index.member_ids(lines["member_id"])
     lins = encode(lines["insurer_id"], index.insurers)
     if "supplementary_insurer_id" in lines.columns:
@@ -94,46 +94,37 @@ def evaluate(lines: pl.DataFrame, index: CoverageIndex) -> tuple[np.ndarray, np.
     else:
         lsup = np.full(lines.height, -2, np.int32)
     ldate = date_days(lines["service_date"], -(2**31))
-    return K.evaluate(mid, lins, lsup, ldate, index.off, index.known, index.death, index.kind, index.ins,
-                      index.start, index.end, index.plan, index.active, index.waiting, index.row)
+    return K.evaluate(mid, lins, lsup, ldate, index.mem, index.sp)
 
 
-def _decode(vocab: list[str], codes: np.ndarray, valid: np.ndarray) -> pl.Series:
-    idx = pl.Series(np.where(valid & (codes >= 0) & (codes < len(vocab)), codes, -1).astype(np.int64))
-    idx = pl.select(pl.when(idx >= 0).then(idx)).to_series()
-    return pl.Series(vocab, dtype=pl.String).gather(idx)
+def _span_exprs(index: CoverageIndex, prefix: str, supplementary: bool) -> list[pl.Expr]:
+    """Decode the kernel's code/day columns (named ``{prefix}#{field}``) into contract values."""
 
+    def code(field: int, vocab: list[str], name: str) -> pl.Expr:
+        c = pl.col(f"{prefix}#{field}")
+        if not vocab:
+            return pl.lit(None, pl.String).alias(f"{prefix}.{name}")
+        return pl.lit(pl.Series(vocab, dtype=pl.String)).gather(
+            pl.when((c >= 0) & (c < len(vocab))).then(c)).alias(f"{prefix}.{name}")
 
-def _dates(days: np.ndarray, valid: np.ndarray) -> pl.Series:
-    s = pl.Series(np.where(valid, days, DATE_NONE).astype(np.int32))
-    return pl.select(pl.when(s != DATE_NONE).then(s)).to_series().cast(pl.Date)
+    def day(field: int, name: str) -> pl.Expr:
+        c = pl.col(f"{prefix}#{field}")
+        return pl.when(c != DATE_NONE).then(c).cast(pl.Date).alias(f"{prefix}.{name}")
 
-
-def _span_columns(index: CoverageIndex, pos: np.ndarray, prefix: str, supplementary: bool) -> list[pl.Series]:
-    valid = pos >= 0
-    p = np.where(valid, pos, 0)
-    if index.ins.shape[0] == 0:
-        valid = np.zeros_like(valid)
-        p = np.zeros_like(p)
-        take = lambda a: np.zeros(pos.shape[0], a.dtype)  # noqa: E731
-    else:
-        take = lambda a: a[p]  # noqa: E731
-    cols = [_decode(index.insurers, take(index.ins), valid).alias(f"{prefix}.insurer_id")]
+    exprs = [code(K.O_INS, index.insurers, "insurer_id")]
     if not supplementary:
-        cols.append(pl.select(pl.when(pl.Series(valid)).then(pl.lit("basic"))).to_series()
-                    .alias(f"{prefix}.kind"))
-    cols += [
-        _decode(index.funds, take(index.fund), valid).alias(f"{prefix}.fund"),
-        _decode(index.plans, take(index.plan), valid).alias(f"{prefix}.plan"),
-        _dates(take(index.start), valid).alias(f"{prefix}.start_date"),
-        _dates(take(index.end), valid & ~take(index.end_open)).alias(f"{prefix}.end_date"),
-        _decode(index.statuses, take(index.status), valid).alias(f"{prefix}.status"),
+        exprs.append(pl.when(pl.col(f"{prefix}#{K.O_INS}") >= 0).then(pl.lit("basic")).alias(f"{prefix}.kind"))
+    exprs += [
+        code(K.O_FUND, index.funds, "fund"),
+        code(K.O_PLAN, index.plans, "plan"),
+        day(K.O_START, "start_date"),
+        day(K.O_END, "end_date"),
+        code(K.O_STATUS, index.statuses, "status"),
     ]
     if supplementary:
-        w = pl.Series(take(index.waiting).astype(np.int64))
-        ok = pl.Series(valid & ~take(index.waiting_null))
-        cols.append(pl.select(pl.when(ok).then(w)).to_series().alias(f"{prefix}.waiting_days"))
-    return cols
+        w = pl.col(f"{prefix}#{K.O_WAIT}")
+        exprs.append(pl.when(w != K.WAIT_NULL).then(w).cast(pl.Int64).alias(f"{prefix}.waiting_days"))
+    return exprs
 
 
 def _findings(lines: pl.DataFrame, elig: np.ndarray, supp: np.ndarray) -> pl.DataFrame:
@@ -163,13 +154,19 @@ def eligibility(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(lines with ``coverage.*`` and ``supplementary.*`` columns, stage findings). Row order and count kept."""
     index = coverage if isinstance(coverage, CoverageIndex) else build_index(coverage, members)
-    cov, sup, elig, supp = evaluate(lines, index)
-    named = supp != K.SUPP_NONE
-    valid_s = pl.Series(supp == K.SUPP_VALID)
-    cols = _span_columns(index, cov, "coverage", supplementary=False)
-    cols += _span_columns(index, sup, "supplementary", supplementary=True)
-    cols.append(pl.select(pl.when(pl.Series(named)).then(valid_s)).to_series().alias("supplementary.valid"))
-    out = lines.with_columns(cols)
+    elig, supp, cov_out, sup_out = evaluate(lines, index)
+    raw = pl.DataFrame(
+        {**{f"coverage#{f}": cov_out[f] for f in (K.O_INS, K.O_FUND, K.O_PLAN, K.O_STATUS, K.O_START, K.O_END)},
+         **{f"supplementary#{f}": sup_out[f] for f in range(K.NO)},
+         "_supp": supp},
+    )
+    valid = pl.when(pl.col("_supp") != K.SUPP_NONE).then(pl.col("_supp") == K.SUPP_VALID)
+    cols = raw.select(
+        *_span_exprs(index, "coverage", supplementary=False),
+        *_span_exprs(index, "supplementary", supplementary=True),
+        valid.alias("supplementary.valid"),
+    )
+    out = lines.with_columns(cols.get_columns())
     return out, _findings(lines, elig, supp)
 
 

@@ -78,33 +78,34 @@ def member_keys(member_id: pl.Series, numeric: bool, id_vocab: pl.DataFrame | No
 
 @dataclass(frozen=True, eq=False)
 class CoverageIndex:
-    """Spans per member (CSR) and members' facts, keyed by dense member id."""
+    """Spans per member (CSR, packed rows) and members' facts, keyed by dense member id."""
 
     numeric_ids: bool                 # member keys are the ten-digit codes themselves
     id_vocab: pl.DataFrame | None     # fallback: (member_id, key) for non-numeric registries
     tkeys: np.ndarray                 # hash table: member key -> dense id
     tvals: np.ndarray
     n_members: int
-    off: np.ndarray                   # int64[n_members + 1]
-    known: np.ndarray                 # int8: the member is in the members frame
-    death: np.ndarray                 # int32 days; DATE_NONE when alive
-    # spans in CSR order
-    kind: np.ndarray                  # int8: 0 basic, 1 supplementary, 2 other
-    ins: np.ndarray                   # int32 code into insurers
-    fund: np.ndarray                  # int32 code into funds (-1 null)
-    plan: np.ndarray                  # int32 code into plans (len(plans) for null: sorts last)
-    status: np.ndarray                # int32 code into statuses (-1 null)
-    active: np.ndarray                # int8
-    start: np.ndarray                 # int32 days
-    end: np.ndarray                   # int32 days; DATE_NONE = open
-    end_open: np.ndarray              # bool
-    waiting: np.ndarray               # int32 (null -> 0)
-    waiting_null: np.ndarray          # bool
-    row: np.ndarray                   # int64 original coverage row
+    mem: np.ndarray                   # int64 [n_members, 4]: first span, end of spans, known, death day
+    sp: np.ndarray                    # int32 [n_spans, kernels.NF]: the spans in CSR order, fields kernels.F_*
     insurers: list[str]
     funds: list[str]
     plans: list[str]
     statuses: list[str]
+
+    # column views of the packed arrays (for the point-of-service path)
+    off = property(lambda self: np.append(self.mem[:, K.M_LO], self.mem[-1, K.M_HI] if self.n_members else 0))
+    known = property(lambda self: self.mem[:, K.M_KNOWN])
+    death = property(lambda self: self.mem[:, K.M_DEATH])
+    kind = property(lambda self: self.sp[:, K.F_KIND])
+    ins = property(lambda self: self.sp[:, K.F_INS])
+    start = property(lambda self: self.sp[:, K.F_START])
+    end = property(lambda self: self.sp[:, K.F_END])
+    plan = property(lambda self: self.sp[:, K.F_PLAN])
+    active = property(lambda self: self.sp[:, K.F_ACTIVE])
+    waiting = property(lambda self: self.sp[:, K.F_WAIT])
+    row = property(lambda self: self.sp[:, K.F_ROW])
+    fund = property(lambda self: self.sp[:, K.F_FUND])
+    status = property(lambda self: self.sp[:, K.F_STATUS])
 
     def member_keys(self, member_id: pl.Series) -> np.ndarray:
         """int64 keys of member ids (-1 for null or an id the registry does not hold)."""
@@ -134,19 +135,20 @@ def build_index(coverage: pl.DataFrame, members: pl.DataFrame | None) -> Coverag
     cov_ids, n_ids = K.assign_ids(cov_keys, tkeys, tvals, 0)
     mem_ids, n_ids = K.assign_ids(mem_keys, tkeys, tvals, n_ids)
 
-    known = np.zeros(n_ids, np.int8)
-    death = np.full(n_ids, DATE_NONE, np.int32)
+    mem = np.zeros((n_ids, 4), np.int64)
+    mem[:, K.M_DEATH] = DATE_NONE
     ok = mem_ids >= 0
-    known[mem_ids[ok]] = 1
+    mem[mem_ids[ok], K.M_KNOWN] = 1
     if "death_date" in members.columns:
         dd = date_days(members["death_date"], int(DATE_NONE))
-        death[mem_ids[ok]] = dd[ok]
+        mem[mem_ids[ok], K.M_DEATH] = dd[ok]
 
     valid = cov_ids >= 0
     if not valid.all():  # a span with an unusable member id belongs to nobody
         cov_ids = np.where(valid, cov_ids, n_ids)
     off, perm = K.csr_order(cov_ids, n_ids + (0 if valid.all() else 1))
-    off = np.ascontiguousarray(off[: n_ids + 1])
+    mem[:, K.M_LO] = off[:n_ids]
+    mem[:, K.M_HI] = off[1: n_ids + 1]
 
     def col(name: str) -> pl.Series:
         if name in coverage.columns:
@@ -158,27 +160,26 @@ def build_index(coverage: pl.DataFrame, members: pl.DataFrame | None) -> Coverag
     plans = _vocab(col("plan"))
     statuses = _vocab(col("status"))
     kind_s = col("kind").cast(pl.String)
-    kind = as_array(
-        pl.select(pl.when(kind_s == "basic").then(0).when(kind_s == "supplementary").then(1).otherwise(2)
-                  .cast(pl.Int8)).to_series(), np.int8)
     status_s = col("status").cast(pl.String)
-    active = as_array((status_s == "active").fill_null(False).cast(pl.Int8), np.int8)
-    wait_s = col("waiting_days") if "waiting_days" in coverage.columns else pl.Series([None] * coverage.height,
-                                                                                    dtype=pl.Int64)
-    start = date_days(col("start_date"), int(DATE_NONE))
-    end_s = col("end_date")
-    end = date_days(end_s, int(DATE_NONE))
-
-    def g(a: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(a[perm])
-
+    wait_s = col("waiting_days") if "waiting_days" in coverage.columns else pl.Series(
+        [None] * coverage.height, dtype=pl.Int64)
+    fields = {
+        K.F_KIND: as_array(pl.select(pl.when(kind_s == "basic").then(0).when(kind_s == "supplementary").then(1)
+                                     .otherwise(2).cast(pl.Int32)).to_series(), np.int32),
+        K.F_INS: encode(col("insurer_id"), insurers),
+        K.F_START: date_days(col("start_date"), int(DATE_NONE)),
+        K.F_END: date_days(col("end_date"), int(DATE_NONE)),
+        K.F_PLAN: encode(col("plan"), plans, null=len(plans)),
+        K.F_ACTIVE: as_array((status_s == "active").fill_null(False).cast(pl.Int32), np.int32),
+        K.F_WAIT: as_array(wait_s.cast(pl.Int32).fill_null(int(K.WAIT_NULL)), np.int32),
+        K.F_ROW: np.arange(coverage.height, dtype=np.int32),
+        K.F_FUND: encode(col("fund"), funds),
+        K.F_STATUS: encode(status_s, statuses),
+    }
+    sp = np.empty((coverage.height, K.NF), np.int32)
+    for f, values in fields.items():
+        sp[:, f] = values[perm]
     return CoverageIndex(
-        numeric_ids=numeric, id_vocab=id_vocab, tkeys=tkeys, tvals=tvals, n_members=int(n_ids), off=off,
-        known=known, death=death,
-        kind=g(kind), ins=g(encode(col("insurer_id"), insurers)), fund=g(encode(col("fund"), funds)),
-        plan=g(encode(col("plan"), plans, null=len(plans))), status=g(encode(status_s, statuses)),
-        active=g(active), start=g(start), end=g(end), end_open=g(as_array(end_s.is_null(), np.bool_)),
-        waiting=g(as_array(wait_s.cast(pl.Int32).fill_null(0), np.int32)),
-        waiting_null=g(as_array(wait_s.is_null(), np.bool_)),
-        row=perm.astype(np.int64), insurers=insurers, funds=funds, plans=plans, statuses=statuses,
+        numeric_ids=numeric, id_vocab=id_vocab, tkeys=tkeys, tvals=tvals, n_members=int(n_ids), mem=mem, sp=sp,
+        insurers=insurers, funds=funds, plans=plans, statuses=statuses,
     )

@@ -113,90 +113,129 @@ def csr_order(ids, n_ids):
     return counts, perm
 
 
+# packed span fields (one row of an int32 [n_spans, NF] array per span: a member's spans share cache lines)
+F_KIND, F_INS, F_START, F_END, F_PLAN, F_ACTIVE, F_WAIT, F_ROW, F_FUND, F_STATUS = range(10)
+NF = 10
+WAIT_NULL = np.int32(-(2**31))
+# packed member fields (int64 [n_members, 4])
+M_LO, M_HI, M_KNOWN, M_DEATH = range(4)
+# per-line output fields (int32 [NO, n_lines]); codes -1 and dates I32_MAX mean null
+O_INS, O_FUND, O_PLAN, O_STATUS, O_START, O_END, O_WAIT = range(7)
+NO = 7
+
+
 @njit(cache=True, inline="always")
-def better(a, b, start, plan, active, end, row):
+def better(sp, a, b):
     """Span a wins over span b: later start, then lower plan, then active, then later end, then earlier row."""
-    if start[a] != start[b]:
-        return start[a] > start[b]
-    if plan[a] != plan[b]:
-        return plan[a] < plan[b]
-    if active[a] != active[b]:
-        return active[a] > active[b]
-    if end[a] != end[b]:
-        return end[a] > end[b]
-    return row[a] < row[b]
+    if sp[a, F_START] != sp[b, F_START]:
+        return sp[a, F_START] > sp[b, F_START]
+    if sp[a, F_PLAN] != sp[b, F_PLAN]:
+        return sp[a, F_PLAN] < sp[b, F_PLAN]
+    if sp[a, F_ACTIVE] != sp[b, F_ACTIVE]:
+        return sp[a, F_ACTIVE] > sp[b, F_ACTIVE]
+    if sp[a, F_END] != sp[b, F_END]:
+        return sp[a, F_END] > sp[b, F_END]
+    return sp[a, F_ROW] < sp[b, F_ROW]
+
+
+@njit(cache=True, inline="always")
+def _in_force(sp, s, d):
+    return sp[s, F_START] <= d and d <= sp[s, F_END]
 
 
 @njit(cache=True)
-def _best(lo, hi, d, kind_want, ins_want, kind, ins, start, end, plan, active, row):
+def _best(sp, lo, hi, d, kind_want, ins_want):
     best = -1
     for s in range(lo, hi):
-        if kind[s] == kind_want and ins[s] == ins_want and start[s] <= d and d <= end[s]:
-            if best < 0 or better(s, best, start, plan, active, end, row):
+        if sp[s, F_KIND] == kind_want and sp[s, F_INS] == ins_want and _in_force(sp, s, d):
+            if best < 0 or better(sp, s, best):
                 best = s
     return best
 
 
+@njit(cache=True, inline="always")
+def _write(out, i, sp, s, supplementary):
+    if s < 0:
+        out[O_INS, i] = -1
+        out[O_FUND, i] = -1
+        out[O_PLAN, i] = -1
+        out[O_STATUS, i] = -1
+        out[O_START, i] = I32_MAX
+        out[O_END, i] = I32_MAX
+        out[O_WAIT, i] = WAIT_NULL
+    else:
+        out[O_INS, i] = sp[s, F_INS]
+        out[O_FUND, i] = sp[s, F_FUND]
+        out[O_PLAN, i] = sp[s, F_PLAN]
+        out[O_STATUS, i] = sp[s, F_STATUS]
+        out[O_START, i] = sp[s, F_START]
+        out[O_END, i] = sp[s, F_END]
+        out[O_WAIT, i] = sp[s, F_WAIT] if supplementary else WAIT_NULL
+
+
 @njit(cache=True, parallel=True)
-def evaluate(mid, lins, lsup, ldate, off, known, death, kind, ins, start, end, plan, active, waiting, row):
-    """Per line: position of the billed basic span, of the named supplementary span, eligibility and supp codes."""
+def evaluate(mid, lins, lsup, ldate, mem, sp):
+    """Per line: ELIG code, SUPP code, and the chosen basic / supplementary span fields (see O_*)."""
     n = mid.shape[0]
-    cov = np.full(n, -1, np.int64)
-    sup = np.full(n, -1, np.int64)
     elig = np.zeros(n, np.int8)
     supp = np.full(n, SUPP_NONE, np.int8)
+    cov_out = np.empty((NO, n), np.int32)
+    sup_out = np.empty((NO, n), np.int32)
     for i in prange(n):
         m = mid[i]
         d = ldate[i]
         if m < 0:
             elig[i] = NOT_ENROLLED
+            _write(cov_out, i, sp, -1, False)
+            _write(sup_out, i, sp, -1, True)
             if lsup[i] != -2:
                 supp[i] = SUPP_NOT_VALID
             continue
-        lo = off[m]
-        hi = off[m + 1]
-        b = _best(lo, hi, d, BASIC, lins[i], kind, ins, start, end, plan, active, row)
-        cov[i] = b
+        lo = mem[m, M_LO]
+        hi = mem[m, M_HI]
+        known = mem[m, M_KNOWN] == 1
+        death = mem[m, M_DEATH]
+        b = _best(sp, lo, hi, d, BASIC, lins[i])
+        _write(cov_out, i, sp, b, False)
         any_basic = False
         any_active = False
         other_active = False
         for s in range(lo, hi):
-            if kind[s] != BASIC:
+            if sp[s, F_KIND] != BASIC:
                 continue
             any_basic = True
-            if active[s] == 0 or start[s] > d or d > end[s]:
+            if sp[s, F_ACTIVE] == 0 or not _in_force(sp, s, d):
                 continue
-            if any_active and (other_active or ins[s] == lins[i]):
+            if any_active and (other_active or sp[s, F_INS] == lins[i]):
                 continue
             # s counts only when it is the effective span of its insurer that day
             eff = True
             for t in range(lo, hi):
-                if t != s and kind[t] == BASIC and ins[t] == ins[s] and start[t] <= d and d <= end[t]:
-                    if better(t, s, start, plan, active, end, row):
-                        eff = False
-                        break
+                if (t != s and sp[t, F_KIND] == BASIC and sp[t, F_INS] == sp[s, F_INS] and _in_force(sp, t, d)
+                        and better(sp, t, s)):
+                    eff = False
+                    break
             if eff:
                 any_active = True
-                if ins[s] != lins[i]:
+                if sp[s, F_INS] != lins[i]:
                     other_active = True
-        alive = known[m] == 1 and d <= death[m]
-        if known[m] == 1 and d > death[m]:
+        alive = known and d <= death
+        if known and d > death:
             elig[i] = DECEASED
-        elif known[m] == 0 or not any_basic:
+        elif not known or not any_basic:
             elig[i] = NOT_ENROLLED
         elif b < 0:
             elig[i] = WRONG_INSURER if other_active else NOT_IN_FORCE
-        elif active[b] == 0:
+        elif sp[b, F_ACTIVE] == 0:
             elig[i] = SUSPENDED
+        sb = -1
+        if lsup[i] >= 0:
+            sb = _best(sp, lo, hi, d, SUPPLEMENTARY, lsup[i])
+        _write(sup_out, i, sp, sb, True)
         if lsup[i] != -2:
-            sb = -1
-            if lsup[i] >= 0:
-                sb = _best(lo, hi, d, SUPPLEMENTARY, lsup[i], kind, ins, start, end, plan, active, row)
-            sup[i] = sb
             has = sb >= 0
             supp[i] = supplementary_code(
-                has, active[sb] == 1 if has else False, d,
-                start[sb] if has else 0, waiting[sb] if has else 0, alive and any_active,
+                has, sp[sb, F_ACTIVE] == 1 if has else False, d,
+                sp[sb, F_START] if has else 0, sp[sb, F_WAIT] if has else 0, alive and any_active,
             )
-    return cov, sup, elig, supp
-
+    return elig, supp, cov_out, sup_out

@@ -14,6 +14,7 @@ from collections import defaultdict
 import polars as pl
 
 from adjudicator.dedup.supplementary import supplementary_code, supplementary_finding
+from adjudicator.eligibility import kernels as K
 from adjudicator.eligibility.index import DATE_NONE, CoverageIndex, build_index
 
 __all__ = ["MemberIndex", "OverlapIndex"]
@@ -21,6 +22,8 @@ __all__ = ["MemberIndex", "OverlapIndex"]
 _EPOCH = dt.date(1970, 1, 1)
 _M64 = (1 << 64) - 1
 _supp_code = supplementary_code.py_func
+_OPEN = int(DATE_NONE)
+_WAIT_NULL = int(K.WAIT_NULL)
 
 _ELIG = {
     "DECEASED": ("ELIG.DECEASED", "MEMBER_DECEASED", "deny", "member"),
@@ -71,7 +74,8 @@ class MemberIndex:
                 return -1
             slot = (slot + 1) & self._mask
 
-    def _span(self, prefix: str, s: int | None, supplementary: bool) -> dict:
+    def _span(self, prefix: str, s: list | None, supplementary: bool) -> dict:
+        """The output values of one packed span row (or nulls)."""
         ix = self.index
         keys = ["insurer_id", "fund", "plan", "start_date", "end_date", "status"]
         if not supplementary:
@@ -85,14 +89,14 @@ class MemberIndex:
             return vocab[code] if 0 <= code < len(vocab) else None
 
         out = {
-            "insurer_id": dec(ix.insurers, int(ix.ins[s])),
+            "insurer_id": dec(ix.insurers, s[K.F_INS]),
             "kind": "basic",
-            "fund": dec(ix.funds, int(ix.fund[s])),
-            "plan": dec(ix.plans, int(ix.plan[s])),
-            "start_date": _EPOCH + dt.timedelta(days=int(ix.start[s])),
-            "end_date": None if ix.end_open[s] else _EPOCH + dt.timedelta(days=int(ix.end[s])),
-            "status": dec(ix.statuses, int(ix.status[s])),
-            "waiting_days": None if ix.waiting_null[s] else int(ix.waiting[s]),
+            "fund": dec(ix.funds, s[K.F_FUND]),
+            "plan": dec(ix.plans, s[K.F_PLAN]),
+            "start_date": _EPOCH + dt.timedelta(days=s[K.F_START]),
+            "end_date": None if s[K.F_END] == _OPEN else _EPOCH + dt.timedelta(days=s[K.F_END]),
+            "status": dec(ix.statuses, s[K.F_STATUS]),
+            "waiting_days": None if s[K.F_WAIT] == _WAIT_NULL else s[K.F_WAIT],
         }
         return {f"{prefix}.{k}": out[k] for k in keys}
 
@@ -100,34 +104,33 @@ class MemberIndex:
         self, member_id: str, insurer_id: str, supplementary_insurer_id: str | None, service_date: dt.date
     ) -> dict:
         """The ``coverage.*`` / ``supplementary.*`` values and the findings the batch stage gives this line."""
-        ix = self.index
         d = (service_date - _EPOCH).days
         m = self._member(member_id)
         ins = self._ins.get(insurer_id, -1)
         named = supplementary_insurer_id is not None
         sins = self._ins.get(supplementary_insurer_id, -1) if named else -1
-        spans: list[tuple] = []
-        known, death = False, int(DATE_NONE)
+        spans: list[list[int]] = []
+        known, death = False, _OPEN
         if m >= 0:
-            lo, hi = int(ix.off[m]), int(ix.off[m + 1])
-            known, death = bool(ix.known[m]), int(ix.death[m])
-            # (kind, insurer, start, end, plan, active, row, position) per span of the member
-            spans = list(zip(ix.kind[lo:hi].tolist(), ix.ins[lo:hi].tolist(), ix.start[lo:hi].tolist(),
-                             ix.end[lo:hi].tolist(), ix.plan[lo:hi].tolist(), ix.active[lo:hi].tolist(),
-                             ix.row[lo:hi].tolist(), range(lo, hi)))
+            lo, hi, k, death = self.index.mem[m].tolist()
+            known = k == 1
+            spans = self.index.sp[lo:hi].tolist()
+        kind_, ins_, start_, end_, plan_, active_, row_ = (K.F_KIND, K.F_INS, K.F_START, K.F_END, K.F_PLAN,
+                                                         K.F_ACTIVE, K.F_ROW)
 
         def rank(sp):  # smaller is better: later start, lower plan, active, later end, earlier row
-            return (-sp[2], sp[4], -sp[5], -sp[3], sp[6])
+            return (-sp[start_], sp[plan_], -sp[active_], -sp[end_], sp[row_])
 
-        in_force = [sp for sp in spans if sp[2] <= d <= sp[3]]
+        in_force = [sp for sp in spans if sp[start_] <= d <= sp[end_]]
 
         def effective(kind: int, insurer: int):
-            cands = [sp for sp in in_force if sp[0] == kind and sp[1] == insurer]
+            cands = [sp for sp in in_force if sp[kind_] == kind and sp[ins_] == insurer]
             return min(cands, key=rank) if cands else None
 
         billed = effective(0, ins) if ins >= 0 else None
-        active_insurers = {sp[1] for sp in in_force if sp[0] == 0 and effective(0, sp[1])[5] == 1}
-        any_basic = any(sp[0] == 0 for sp in spans)
+        active_insurers = {sp[ins_] for sp in in_force
+                           if sp[kind_] == 0 and effective(0, sp[ins_])[active_] == 1}
+        any_basic = any(sp[kind_] == 0 for sp in spans)
 
         if known and d > death:
             reason = "DECEASED"
@@ -135,20 +138,20 @@ class MemberIndex:
             reason = "NOT_ENROLLED"
         elif billed is None:
             reason = "WRONG_INSURER" if active_insurers - {ins} else "NOT_IN_FORCE"
-        elif billed[5] != 1:
+        elif billed[active_] != 1:
             reason = "SUSPENDED"
         else:
             reason = None
         findings = [_ELIG[reason]] if reason else []
 
-        result = self._span("coverage", billed[7] if billed else None, supplementary=False)
+        result = self._span("coverage", billed, supplementary=False)
         supp = effective(1, sins) if named and sins >= 0 else None
-        result.update(self._span("supplementary", supp[7] if supp else None, supplementary=True))
+        result.update(self._span("supplementary", supp, supplementary=True))
         valid = None
         if named:
             basic_ok = known and d <= death and bool(active_insurers)
-            code = _supp_code(supp is not None, bool(supp and supp[5] == 1), d,
-                              supp[2] if supp else 0, int(ix.waiting[supp[7]]) if supp else 0, basic_ok)
+            code = _supp_code(supp is not None, bool(supp and supp[active_] == 1), d,
+                              supp[start_] if supp else 0, supp[K.F_WAIT] if supp else 0, basic_ok)
             valid = code == 0
             finding = supplementary_finding(code)
             if finding:
