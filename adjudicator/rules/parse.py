@@ -137,6 +137,11 @@ def base_fields(kind: str) -> dict[str, dict[str, T]]:
     if kind == "supplementary":
         fields["basic"] = {k: T(NUM, False) for k in
                            ("allowed_amount", "insurer_paid", "member_share", "member_liability", "deductible")}
+    if kind == "prescription":  # the prescription a dispensing or claim event refers to (adjudicator/events.py)
+        fields["rx"] = {"exists": T(BOOL), "event": T(STR), "service_code": T(STR), "quantity": T(NUM),
+                        "prescribed_date": T(DATE), "expires": T(DATE), "dispensed_before": T(NUM),
+                        "dispense_count": T(NUM), "pharmacies_before": T(LIST), "dispensed_allowed": T(NUM),
+                        "claimed_before": T(NUM)}
     return fields
 
 
@@ -217,6 +222,10 @@ class Loader:
             scope, _ = self.expr(scope_env, data["scope"], data.val_pos["scope"], "in scope", BOOL)
         rules, env = self.rules(data.get("rules"), data.val_pos.get("rules"), fields, env_tables, pair_tables,
                                 params, known_codes)
+        if kind == "supplementary" and (env.aggregates or any(
+                "pair(" in str(r.get("when", "")) for r in (data.get("rules") or []) if isinstance(r, dict))):
+            self.err(data.val_pos.get("rules"), "E305", "a supplementary ruleset decides money on the basic result: "
+                                                        "prior_count/prior_sum and pair() are not available in it")
         benefits = self.benefits(data.get("benefits") or {}, data.val_pos.get("benefits"), env, known_codes)
         examples = self.examples(data.get("tests") or [], data.val_pos.get("tests"))
         if self.diags:
