@@ -164,10 +164,6 @@ def _lazy(coverage: pl.DataFrame | pl.LazyFrame | str | Path) -> pl.LazyFrame:
     return pl.scan_csv(path, try_parse_dates=True, schema_overrides={"member_id": pl.String})
 
 
-def _vocab(values: pl.Series) -> list[str]:
-    return sorted(v for v in values.to_list() if v is not None)
-
-
 def find_overlaps(
     coverage: pl.DataFrame | pl.LazyFrame | str | Path,
     policy: Policy | str | Path = DEFAULT_POLICY,
@@ -182,63 +178,67 @@ def find_overlaps(
     basic = (_lazy(coverage)
              .filter((pl.col("kind") == "basic") & (pl.col("status") == "active"))
              .filter(pl.col("end_date").is_null() | (pl.col("end_date") >= pl.col("start_date"))))
-    facts = basic.select(
-        pl.col("insurer_id").unique().implode().alias("ins"),
-        pl.col("fund").unique().implode().alias("fund"),
-        ((pl.col("member_id").str.len_bytes() != 10)
-         | pl.col("member_id").str.to_integer(strict=False).is_null()).sum().alias("bad"),
-    ).collect()
-    insurers = _vocab(facts["ins"][0])
-    funds = _vocab(facts["fund"][0])
-    numeric = facts["bad"][0] == 0
-    if numeric:
-        key = pl.col("member_id").str.to_integer(strict=False).cast(pl.Int64)
-    else:
-        key = pl.col("member_id").rank("dense").cast(pl.Int64)
-    cols = [
-        key.alias("k"),
-        pl.col("insurer_id").replace_strict(insurers, list(range(len(insurers))), return_dtype=pl.Int16).alias("i"),
-        pl.col("fund").replace_strict(funds, list(range(len(funds))), default=-1, return_dtype=pl.Int16)
-        .fill_null(-1).alias("f"),
+    key = pl.col("member_id").str.to_integer(strict=False).cast(pl.Int64)
+    spans = basic.select(
+        pl.when(pl.col("member_id").str.len_bytes() == 10).then(key).alias("k"),
+        pl.col("insurer_id").cast(pl.Categorical).alias("ins"),
+        pl.col("fund").cast(pl.Categorical).alias("fund"),
         pl.col("start_date").cast(pl.Int32).alias("s"),
         pl.col("end_date").cast(pl.Int32).fill_null(OPEN).alias("e"),
-    ]
-    if not numeric:
-        cols.append(pl.col("member_id"))
-    spans = basic.select(cols).sort("k", "s", "i", "e", "f").collect(engine="streaming")
+    ).collect(engine="streaming")
+    numeric = spans["k"].null_count() == 0 and (spans.height == 0 or spans["k"].min() >= 0)
+    member_ids = None
+    if not numeric:  # not national codes: a dense rank of the ids is the key (and the ids are kept)
+        member_ids = basic.select(pl.col("member_id")).collect(engine="streaming")["member_id"]
+        spans = spans.with_columns(member_ids.rank("dense").cast(pl.Int64).alias("k"))
+    # one sort by (member, start): a single int64 key when the values allow it, else two keys
+    day0 = -25567  # 1900-01-01
+    if spans.height and spans["k"].max() < 2**45 and spans["s"].min() >= day0 and spans["s"].max() < day0 + 2**17:
+        order = (spans["k"] * 2**17 + (spans["s"].cast(pl.Int64) - day0)).arg_sort()
+    else:
+        order = spans.select(pl.arg_sort_by("k", "s")).to_series()
+    order = order.to_numpy()
 
-    def arr(name, dtype):
-        a = spans[name].to_numpy()
-        return a if a.flags.writeable and a.dtype == dtype else np.array(a, dtype=dtype)
+    def arr(series: pl.Series, dtype) -> np.ndarray:
+        return np.ascontiguousarray(series.to_numpy()[order], dtype=dtype)
 
-    mkey, ins, start, end = arr("k", np.int64), arr("i", np.int16), arr("s", np.int32), arr("e", np.int32)
+    mkey, start, end = arr(spans["k"], np.int64), arr(spans["s"], np.int32), arr(spans["e"], np.int32)
+    ins = arr(spans["ins"].to_physical(), np.int64)
     empty = np.empty(0, np.int64)
     n = _sweep(mkey, ins, start, end, True, empty, empty)
     pi, pj = np.empty(n, np.int64), np.empty(n, np.int64)
     _sweep(mkey, ins, start, end, False, pi, pj)
     del mkey, ins, start, end
+    ri, rj = pl.Series(order[pi]), pl.Series(order[pj])
+    del order
 
-    a = spans[pi].rename(lambda c: c + "_a")
-    b = spans[pj].select("i", "f", "s", "e").rename(lambda c: c + "_b")
+    def side(rows: pl.Series, suffix: str) -> list[pl.Series]:
+        part = spans[rows]
+        return [part["ins"].cast(pl.String).alias("insurer" + suffix), part["fund"].cast(pl.String).alias("fund" + suffix),
+                part["s"].alias("s" + suffix), part["e"].alias("e" + suffix)]
+
+    if numeric:
+        member = spans["k"][ri].cast(pl.String).str.zfill(10).alias("member_id")
+    else:
+        member = member_ids[ri].alias("member_id")
+    pairs = pl.DataFrame([member, *side(ri, "_a"), *side(rj, "_b")])
     del spans
-    pairs = pl.concat([a, b], how="horizontal")
-    ins_s = pl.Series(insurers, dtype=pl.String)
-    fund_s = pl.Series(funds, dtype=pl.String)
-
-    def dec(vocab: pl.Series, c: str) -> pl.Expr:
-        return pl.lit(vocab).gather(pl.when(pl.col(c) >= 0).then(pl.col(c))) if vocab.len() else pl.lit(None, pl.String)
 
     def day(c: str) -> pl.Expr:
         return pl.when(pl.col(c) != OPEN).then(pl.col(c)).cast(pl.Date)
 
-    member = pl.col("k_a").cast(pl.String).str.zfill(10) if numeric else pl.col("member_id_a")
+    # a canonical orientation: a started first, or on the same day has the smaller insurer id
+    swap = (pl.col("s_a") > pl.col("s_b")) | ((pl.col("s_a") == pl.col("s_b")) & (pl.col("insurer_a") > pl.col("insurer_b")))
     pairs = pairs.select(
-        member.alias("member_id"),
-        dec(ins_s, "i_a").alias("insurer_a"), dec(fund_s, "f_a").alias("fund_a"),
-        day("s_a").alias("start_a"), day("e_a").alias("end_a"),
-        dec(ins_s, "i_b").alias("insurer_b"), dec(fund_s, "f_b").alias("fund_b"),
-        day("s_b").alias("start_b"), day("e_b").alias("end_b"),
-        day("s_b").alias("overlap_start"),  # sorted by start: b starts no earlier than a
+        "member_id",
+        *[pl.when(swap).then(pl.col(f"{c}_b")).otherwise(pl.col(f"{c}_a")).alias(f"{c}_a")
+          for c in ("insurer", "fund", "s", "e")],
+        *[pl.when(swap).then(pl.col(f"{c}_a")).otherwise(pl.col(f"{c}_b")).alias(f"{c}_b")
+          for c in ("insurer", "fund", "s", "e")],
+    ).select(
+        "member_id", "insurer_a", "fund_a", day("s_a").alias("start_a"), day("e_a").alias("end_a"),
+        "insurer_b", "fund_b", day("s_b").alias("start_b"), day("e_b").alias("end_b"),
+        day("s_b").alias("overlap_start"),
         pl.min_horizontal("e_a", "e_b").pipe(lambda e: pl.when(e != OPEN).then(e)).cast(pl.Date)
         .alias("overlap_end"),
     )
