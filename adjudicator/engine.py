@@ -88,6 +88,55 @@ class Engine:
         self.quarantine_parts.append(quarantine)
         return typed.drop("__row", strict=False)
 
+    # -- point of service ----------------------------------------------------------------------------------------
+    @property
+    def point(self):
+        """The in-memory indexes of the point-of-service path (built on first use)."""
+        if self._point is None:
+            from adjudicator.point import PointEngine
+            self._point = PointEngine(self)
+        return self._point
+
+    def check(self, claim, *, audit: bool = True):
+        """Check one claim (a list of line dicts with DATA.md columns, or a FHIR R4 Claim) → Decision.
+
+        Nothing is recorded in the history: ``commit`` does that. With a store, the member's history is loaded on
+        first sight and the check is written to the audit."""
+        from adjudicator import fhir
+        input_errors = []
+        if isinstance(claim, dict) and claim.get("resourceType") == "Claim":
+            mapped = fhir.claim_to_lines(claim)
+            lines = mapped.lines
+            input_errors = [{"line_no": e.sequence, "errors": [f"{e.path}: {e.message}"], "code": e.code}
+                            for e in mapped.errors]
+        else:
+            lines = [dict(x) for x in claim]
+        if self.store is not None:
+            for m in {x.get("member_id") for x in lines} - {None}:
+                self.point.load_member(m, self.store)
+        decision = self.point.check(lines)
+        decision.errors = input_errors + decision.errors
+        if audit and self.store is not None and lines:
+            import datetime as dt
+            first = lines[0]
+            self.store.record_check(first.get("provider_id"), first.get("member_id"), decision.claim_id,
+                                    dt.datetime.now(dt.timezone.utc),
+                                    {"decision": decision.decision, "lines": [
+                                        {k: line[k] for k in ("line_no", "decision", "insurer_paid", "member_pays",
+                                                              "primary_reason")} for line in decision.lines]})
+        return decision
+
+    def commit(self, decision) -> bool:
+        """Record an accepted claim in the history the next check sees (idempotent on claim_id). With a store the
+        claim is written first, in one transaction, so a crash never loses what was committed."""
+        if self.store is not None and decision.lines:
+            import polars as _pl
+            lines = _pl.DataFrame(decision.lines, schema=schema.LINE_RESULTS)
+            findings = _pl.DataFrame([{k: f[k] for k in schema.FINDINGS} for f in decision.findings],
+                                     schema=schema.FINDINGS)
+            self.store.commit_claim(lines, findings)
+        return self.point.commit(decision)
+
     # -- batch ---------------------------------------------------------------------------------------------------
     def adjudicate(self, claims, *, history: pl.DataFrame | None = None, progress=None) -> Result:
         """Adjudicate a claims file or frame: every line gets a decision, amounts and reasons."""
@@ -230,8 +279,18 @@ class Engine:
                 pl.lit(False).alias("__fixed"), (~pl.col("__denied")).alias("__active"),
                 pl.col("__base").alias("allowed_amount"),
                 pl.lit(None, pl.Int64).alias("deductible_applied"), pl.lit(None, pl.Int64).alias("insurer_paid"))
+            b = rs.ir.benefits
+            if hist_wide is not None and (b.caps or b.deductible) and "supplementary_ruleset" in hist_wide.columns:
+                # what this supplementary ruleset already paid (history) counts in its caps
+                hist = hist_wide.filter((pl.col("supplementary_ruleset") == rs.ref) & pl.col("__counts"))
+                if hist.height:
+                    prepared = rs.polars.prepare(hist).with_columns(
+                        pl.lit(True).alias("__fixed"), pl.lit(False).alias("__active"),
+                        pl.lit(0, pl.Int64).alias("deductible_applied"),
+                        pl.col("supplementary_paid").alias("insurer_paid"))
+                    frame = pl.concat([prepared, frame], how="diagonal_relaxed")
             share_field = "member_share" if "member_share" in rs.polars.set_fields else None
-            amounts = benefits.apply(rs.ir.benefits, frame, share_override=share_field)
+            amounts = benefits.apply(b, frame, share_override=share_field)
             paid = pl.concat([lines.select("__k"), amounts.select(pl.col("insurer_paid").alias("__supp_paid"))],
                              how="horizontal").with_columns(pl.lit(rs.ref).alias("__supp_rs"))
             paid_parts.append(paid)

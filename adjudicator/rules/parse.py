@@ -222,6 +222,10 @@ class Loader:
             scope, _ = self.expr(scope_env, data["scope"], data.val_pos["scope"], "in scope", BOOL)
         rules, env = self.rules(data.get("rules"), data.val_pos.get("rules"), fields, env_tables, pair_tables,
                                 params, known_codes)
+        if kind == "supplementary" and (env.aggregates or any(
+                "pair(" in str(r.get("when", "")) for r in (data.get("rules") or []) if isinstance(r, dict))):
+            self.err(data.val_pos.get("rules"), "E305", "a supplementary ruleset decides money on the basic result: "
+                                                        "prior_count/prior_sum and pair() are not available in it")
         benefits = self.benefits(data.get("benefits") or {}, data.val_pos.get("benefits"), env, known_codes)
         examples = self.examples(data.get("tests") or [], data.val_pos.get("tests"))
         if self.diags:

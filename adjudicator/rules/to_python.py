@@ -60,9 +60,11 @@ HELPERS = {"_and": _and, "_or": _or, "_not": _not, "_div": _div, "_fdiv": _fdiv,
 class Gen:
     """Generates Python source for IR expressions; constants go into ``self.consts``."""
 
-    def __init__(self):
+    def __init__(self, running: bool = True):
         self.consts: dict[str, object] = {}
         self.n = 0
+        # inside the rules, line.allowed_* are the running locals; elsewhere (benefits) the final values in L
+        self.running = running
 
     def tmp(self) -> str:
         self.n += 1
@@ -85,10 +87,8 @@ class Gen:
             return self.const(tuple(i.value for i in e.items)), False
         if isinstance(e, ir.Name):
             col = e.column
-            if col == "allowed_amount":
-                return "aa", False
-            if col == "allowed_quantity":
-                return "aq", False
+            if col in ("allowed_amount", "allowed_quantity") and self.running:
+                return ("aa" if col == "allowed_amount" else "aq"), False
             if col in NON_NULL:
                 return f"L[{col!r}]", False
             return f"L.get({col!r})", True
@@ -221,6 +221,18 @@ class _Series:
             self.cum_c.append(self.cum_c[j] + (1 if f else 0))
             self.cum_v.append(self.cum_v[j] + (self.values[j] if f else 0))
 
+    def remove(self, order) -> None:
+        i = bisect.bisect_left(self.orders, order)
+        if i == len(self.orders) or self.orders[i] != order:
+            return
+        for lst in (self.orders, self.days, self.flags, self.values):
+            del lst[i]
+        del self.cum_c[i + 1:], self.cum_v[i + 1:]
+        for j in range(i, len(self.orders)):
+            f = self.flags[j]
+            self.cum_c.append(self.cum_c[j] + (1 if f else 0))
+            self.cum_v.append(self.cum_v[j] + (self.values[j] if f else 0))
+
     def query(self, order, start_day) -> tuple[int, object]:
         hi = bisect.bisect_left(self.orders, order)
         lo = 0 if start_day is None else bisect.bisect_left(self.days, start_day, 0, hi)
@@ -234,15 +246,15 @@ class RuleIndex:
         self.prs = prs
         self.series: list[dict[tuple, _Series]] = [dict() for _ in prs.aggregates]
         self.groups: dict[str, dict[tuple, list]] = {t: {} for t in prs.pairs}
-        self.seen: set = set()
+        self.seen: dict[tuple, list] = {}  # (claim_id, line_no) → where it was filed, for remove()
 
     def add(self, L: dict, counts: bool = True) -> None:
         """Record a prepared line (idempotent on (claim_id, line_no))."""
         ident = (L["claim_id"], L["line_no"])
         if ident in self.seen or not counts:
             return
-        self.seen.add(ident)
         order = (L["service_date"], L["claim_id"], L["line_no"])
+        filed = self.seen[ident] = []
         for i, (agg, keyf, wheref, valuef, _) in enumerate(self.prs.aggregates):
             key = keyf(L)
             if any(k is None for k in key):
@@ -250,8 +262,19 @@ class RuleIndex:
             flag = wheref(L) if wheref else True
             value = (valuef(L) if valuef else 0) or 0
             self.series[i].setdefault(key, _Series()).add(order, L["service_date"], flag is True, value)
+            filed.append(("agg", i, key, order))
         for t in self.prs.pairs:
-            self.groups[t].setdefault(self.prs.pair_group(t, L), []).append((ident, L["service_code"]))
+            group = self.prs.pair_group(t, L)
+            self.groups[t].setdefault(group, []).append((ident, L["service_code"]))
+            filed.append(("pair", t, group, None))
+
+    def remove(self, ident: tuple) -> None:
+        """Take a line out of every count (a superseded line, or a claim's own lines after a check)."""
+        for kind, i, key, order in self.seen.pop(ident, ()):
+            if kind == "agg":
+                self.series[i][key].remove(order)
+            else:
+                self.groups[i][key] = [x for x in self.groups[i][key] if x[0] != ident]
 
     def fill(self, L: dict) -> None:
         """Write ``__agg{i}`` and ``__pair.T`` into a prepared line."""

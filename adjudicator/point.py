@@ -1,0 +1,529 @@
+"""Point of service: one claim checked in microseconds, with the same answers as the batch pipeline.
+
+``PointEngine`` holds in-memory indexes built once from the engine's reference data and the member history: members
+and providers by id, eligibility (``eligibility.point.MemberIndex``), overlaps (``OverlapIndex``), committed lines
+for duplicates, each ruleset's ``RuleIndex`` (aggregates and pairs) and its accumulators (deductibles and caps).
+``check`` runs the stages of ``pipeline`` in the same order on plain dicts, with the compiled Python backend and the
+same numba benefits kernel; it changes nothing. ``commit`` records an accepted claim (idempotent on claim_id) so the
+next check sees it. No polars call happens on this path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from adjudicator import dates, national_code, schema
+from adjudicator.benefits.accumulate import accumulate
+from adjudicator.dedup.duplicates import REPEAT_MODIFIERS
+from adjudicator.eligibility.point import MemberIndex, OverlapIndex
+from adjudicator.errors import RulesetConflictError
+from adjudicator.rules import ir, semantics
+from adjudicator.rules.check import PSEUDO_KEYS
+from adjudicator.rules.compiled import Ruleset
+from adjudicator.rules.to_python import Gen, claim_facts, compile_function
+
+STAGE_SEQ = {"ELIG": 10, "OVL": 20, "DUP": 30, "SUPP": 40, "NO_RULESET": 50}
+ENGINE_DENY = frozenset(("NOT_ENROLLED", "NOT_IN_FORCE", "COVER_SUSPENDED", "MEMBER_DECEASED", "WRONG_INSURER",
+                         "OTHER_PRIMARY", "DUPLICATE_EXACT", "SUPERSEDED", "VOIDED", "NO_RULESET"))
+INT_COLS = ("line_no", "quantity", "billed_amount")
+
+
+@dataclass
+class Decision:
+    """The answer for one claim: per-line results and findings (batch columns), counters, and input errors."""
+
+    claim_id: str
+    lines: list[dict]
+    findings: list[dict]
+    counters: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    _commit: list = field(default_factory=list, repr=False)  # what commit() must record
+
+    @property
+    def decision(self) -> str | None:
+        return claim_decision([line["decision"] for line in self.lines]) if self.lines else None
+
+
+def claim_decision(decisions: list[str]) -> str:
+    if "pended" in decisions:
+        return "pended"
+    if all(d == "denied" for d in decisions):
+        return "denied"
+    if all(d == "approved" for d in decisions):
+        return "approved"
+    if all(d in ("approved", "adjusted") for d in decisions):
+        return "adjusted"
+    return "partial"
+
+
+def normalise(row: dict) -> tuple[dict | None, list[str]]:
+    """A claim-line dict with contract types, or the problems that keep it out (the batch validation's rules)."""
+    out, errors = {}, []
+    for col, typ in schema.CLAIM_LINES.items():
+        v = row.get(col)
+        if isinstance(v, str) and v.strip() == "":
+            v = None
+        if v is None:
+            if col in schema.CLAIM_LINES_REQUIRED:
+                errors.append(f"{col}: missing required value")
+            out[col] = None
+            continue
+        try:
+            if typ == schema.pl.Date:
+                v = dates.parse_date(v)
+            elif col in INT_COLS:
+                if isinstance(v, bool) or isinstance(v, float) or (isinstance(v, str) and not v.strip().lstrip(
+                        "-").isdigit()):
+                    raise ValueError(f"{v!r} is not an integer")
+                v = int(v)
+                if col == "billed_amount" and v < 0:
+                    raise ValueError("negative money")
+            elif typ == schema.pl.List(schema.pl.String):
+                v = [str(x) for x in v] if isinstance(v, list | tuple) else str(v).split("|")
+            else:
+                v = str(v)
+        except (ValueError, TypeError) as e:
+            errors.append(f"{col}: {e}")
+            v = None
+        out[col] = v
+    if out.get("member_id") is not None and not national_code.is_valid(out["member_id"]):
+        errors.append(f"member_id: bad national code: {national_code.why_invalid(out['member_id'])}")
+    if out.get("setting") is not None and out["setting"] not in schema.SETTINGS:
+        errors.append(f"setting: unknown setting {out['setting']!r}")
+    out["submission"] = out.get("submission") or "original"
+    if out["submission"] not in schema.SUBMISSIONS:
+        errors.append(f"submission: unknown submission {out['submission']!r}")
+    elif out["submission"] != "original" and out.get("replaces_claim_id") is None:
+        errors.append("replaces_claim_id: required for a replacement or void")
+    return (None, errors) if errors else (out, [])
+
+
+class _Accumulators:
+    """What a ruleset's deductible groups and cap groups have consumed so far (from history and commits)."""
+
+    def __init__(self):
+        self.ded: dict[tuple, int] = {}
+        self.cap: dict[tuple, int] = {}
+
+
+class _Benefits:
+    """The benefits block of one ruleset in Python: share rate, deductible row, cap applicability and keys."""
+
+    def __init__(self, rs: Ruleset):
+        b = rs.ir.benefits
+        self.b = b
+        gen = Gen(running=False)
+        body = []
+        for row in b.member_share:
+            body += [f"if {gen.cond(row.when)}:", f"    return {gen.expr(row.rate)[0]}"]
+        body.append("return 0")
+        self.rate = compile_function("share_rate", body, gen)[0]
+        body = [line for i, d in enumerate(b.deductible) for line in (f"if {gen.cond(d.when)}:", f"    return {i}")]
+        body.append("return -1")
+        self.ded_row = compile_function("deductible_row", body, gen)[0]
+        self.cap_on = [compile_function(f"cap{j}", [f"return {gen.cond(c.where)}"], gen)[0]
+                       for j, c in enumerate(b.caps)]
+        self.share_override = "member_share" in semantics.set_fields(rs.ir)
+
+    @staticmethod
+    def key(L: dict, per) -> tuple:
+        return tuple(L.get(PSEUDO_KEYS.get(k, k)) for k in per)
+
+    def groups(self, L: dict) -> tuple[tuple | None, list[tuple | None]]:
+        r = self.ded_row(L)
+        ded = (r, self.key(L, self.b.deductible[r].per)) if r >= 0 else None
+        caps = [(j, self.key(L, c.per)) if on(L) else None for j, (c, on) in enumerate(zip(self.b.caps, self.cap_on))]
+        return ded, caps
+
+    def run(self, rows: list[dict], acc: _Accumulators) -> list[tuple]:
+        """Kernel over a claim's lines (total order) with the state loaded from ``acc``; acc is not changed."""
+        n, ncap = len(rows), len(self.b.caps)
+        ded_ids, cap_ids = {}, {}
+        ded_gid = np.full(n, -1, np.int64)
+        ded_amount = np.zeros(n, np.int64)
+        cap_gid = np.full((n, ncap), -1, np.int64)
+        for i, (L, active, allowed, rate, ded, caps) in enumerate(rows):
+            if ded is not None:
+                ded_gid[i] = ded_ids.setdefault(ded, len(ded_ids))
+                ded_amount[i] = self.b.deductible[ded[0]].amount
+            for j, c in enumerate(caps):
+                if c is not None:
+                    cap_gid[i, j] = cap_ids.setdefault(c, len(cap_ids))
+        ded_used = np.array([acc.ded.get(k, 0) for k in ded_ids] or [0], np.int64)
+        cap_used = np.array([acc.cap.get(k, 0) for k in cap_ids] or [0], np.int64)
+        zeros = np.zeros(n, np.int64)
+        d, s, paid, excess = accumulate(
+            np.array([r[2] for r in rows], np.int64), np.array([r[1] for r in rows], np.bool_),
+            np.zeros(n, np.bool_), zeros, zeros, np.array([r[3] for r in rows], np.int64), ded_gid, ded_amount,
+            ded_used, cap_gid, np.array([c.amount for c in self.b.caps], np.int64), cap_used)
+        return [(int(d[i]), int(s[i]), int(paid[i]), [int(x) for x in excess[i]]) for i in range(n)]
+
+    def record(self, acc: _Accumulators, ded, caps, deductible: int, paid: int) -> None:
+        if ded is not None:
+            acc.ded[ded] = acc.ded.get(ded, 0) + deductible
+        for c in caps:
+            if c is not None:
+                acc.cap[c] = acc.cap.get(c, 0) + paid
+
+
+class PointEngine:
+    """In-memory indexes for one-claim checks; built from an Engine and an optional history frame."""
+
+    def __init__(self, engine, history=None):
+        self.engine = engine
+        self.members = {r["member_id"]: {f"member.{k}": v for k, v in r.items() if k != "member_id"} | {
+            "member.member_id": r["member_id"]} for r in engine.members.unique("member_id", keep="first").to_dicts()}
+        self.providers = {r["provider_id"]: {f"provider.{k}": v for k, v in r.items() if k != "provider_id"}
+                          for r in engine.providers.unique("provider_id", keep="first").to_dicts()}
+        self.elig = MemberIndex(engine.coverage_index)
+        self.ovl = OverlapIndex(engine.overlaps.overlaps)
+        self.basic = [r for r in engine.rulesets if r.kind == "basic"]
+        self.supp = [r for r in engine.rulesets if r.kind == "supplementary"]
+        self.scope = {}
+        for rs in self.basic + self.supp:
+            gen = Gen()
+            self.scope[rs.ref] = compile_function("scope", [f"return {gen.cond(rs.ir.scope)}"], gen)[0]
+        self.index = {rs.ref: rs.python.new_index() for rs in self.basic + self.supp}
+        self.benefits = {rs.ref: _Benefits(rs) for rs in self.basic + self.supp}
+        self.acc = {rs.ref: _Accumulators() for rs in self.basic + self.supp}
+        self.dups: dict[tuple, list[tuple]] = {}
+        self.committed: dict[str, list[tuple]] = {}  # claim_id → [(line_no, member, code, date)]
+        self.loaded: set[str] = set()
+        if history is not None and history.height:
+            self._load_history(history)
+            self.loaded.update(history["member_id"].unique().to_list())
+
+    def load_member(self, member_id: str, store) -> None:
+        """The member's history from the store, once (the point-of-service index is filled member by member)."""
+        if member_id in self.loaded:
+            return
+        self.loaded.add(member_id)
+        hist = store.member_history(member_id)
+        if hist is not None and hist.height:
+            self._load_history(hist.filter(~hist["claim_id"].is_in(list(self.committed))))
+
+    # -- history -------------------------------------------------------------------------------------------------
+    def _load_history(self, history) -> None:
+        rows = history.sort(["service_date", "claim_id", "line_no"]).to_dicts()
+        by_claim: dict[str, list[dict]] = {}
+        for r in rows:
+            by_claim.setdefault(r["claim_id"], []).append(r)
+        for cid, lines in by_claim.items():
+            facts = claim_facts(lines)
+            for r in lines:
+                base = self._base(r)
+                counts = r.get("primary_reason") not in ENGINE_DENY
+                self._record_line(base, facts, counts, r)
+            self.committed[cid] = [(r["line_no"], r["member_id"], r["service_code"], r["service_date"]) for r in lines]
+
+    def _record_line(self, base: dict, facts: dict, counts: bool, result: dict, groups: dict | None = None) -> None:
+        """Add one accepted line to every index (duplicates, aggregates/pairs, accumulators).
+
+        ``groups`` (from a check: ruleset ref → (deductible group, cap groups, deductible, paid)) is what the line
+        consumed; without it (history) the groups are recomputed from the stored line."""
+        key = (base["member_id"], base["service_code"], base["service_date"])
+        if counts:
+            self.dups.setdefault(key, []).append(
+                (base["claim_id"], base["provider_id"], base.get("modifier") or "", base["quantity"],
+                 base["billed_amount"], base["insurer_id"]))
+        for rs in self.basic + self.supp:
+            L = rs.python.prepare(base, facts)
+            self.index[rs.ref].add(L, counts=counts)
+            if groups is not None:
+                if counts and rs.ref in groups:
+                    ded, caps, d, paid = groups[rs.ref]
+                    self.benefits[rs.ref].record(self.acc[rs.ref], ded, caps, d, paid)
+            elif counts and rs.ref in (result.get("ruleset"), result.get("supplementary_ruleset")):
+                bn = self.benefits[rs.ref]
+                L.update(allowed_amount=result.get("allowed_amount"), allowed_quantity=result.get("allowed_quantity"))
+                ded, caps = bn.groups(L)
+                basic = rs.ref == result.get("ruleset")
+                bn.record(self.acc[rs.ref], ded, caps, (result.get("deductible_applied") or 0) if basic else 0,
+                          result.get("insurer_paid" if basic else "supplementary_paid") or 0)
+
+    def _base(self, row: dict) -> dict:
+        L = dict(row)
+        L.update(self.members.get(row["member_id"], {}))
+        L.update(self.providers.get(row["provider_id"], {}))
+        e = self.elig.lookup(row["member_id"], row["insurer_id"], row.get("supplementary_insurer_id"),
+                             row["service_date"])
+        L["__elig"] = e.pop("findings")
+        L.update(e)
+        return L
+
+    # -- check ---------------------------------------------------------------------------------------------------
+    def check(self, lines: list[dict]) -> Decision:
+        good, errors = [], []
+        for i, raw in enumerate(lines):
+            row, problems = normalise(raw)
+            if problems:
+                errors.append({"line_no": raw.get("line_no", i + 1), "errors": problems})
+            else:
+                good.append(row)
+        claim_id = good[0]["claim_id"] if good else str((lines[0] if lines else {}).get("claim_id"))
+        if not good:
+            return Decision(claim_id, [], [], [], errors)
+        good.sort(key=lambda r: (r["service_date"], r["claim_id"], r["line_no"]))
+        facts = claim_facts(good)
+        staged = [self._stages(row) for row in good]
+        picked = [self._select(L) for L, _ in staged]
+        results, findings, counters, commit = [], [], [], []
+        # rules: each ruleset sees this claim's counted lines besides the history (rolled back afterwards)
+        used = {rs.ref: rs for rs in picked if rs is not None}
+        outs: dict[int, tuple] = {}
+        for ref, rs in used.items():
+            idx = self.index[ref]
+            prepared = [rs.python.prepare(L, facts) for L, _ in staged]
+            added = []
+            for (L, eng), P in zip(staged, prepared):
+                if not eng["skip"]:
+                    idx.add(P, counts=True)
+                    added.append((P["claim_id"], P["line_no"]))
+            try:
+                for k, ((L, eng), P) in enumerate(zip(staged, prepared)):
+                    if picked[k] is rs and not eng["skip"]:
+                        idx.fill(P)
+                        out, f = rs.python.evaluate(P)
+                        outs[k] = (P, out, f)
+            finally:
+                for ident in added:
+                    idx.remove(ident)
+        money = self._money(staged, picked, outs)
+        for k, (L, eng) in enumerate(staged):
+            line, fs, ctr, rec = self._assemble(L, eng, picked[k], outs.get(k), money.get(k))
+            results.append(line)
+            findings.extend(fs)
+            counters.append(ctr)
+            commit.append(rec)
+        self._supplementary(results, findings, staged, facts, commit)
+        for line, (L, eng) in zip(results, staged):
+            self._decide(line, [f for f in findings if f["line_no"] == line["line_no"]])
+        findings.sort(key=lambda f: (f["line_no"], f["__seq"]))
+        results.sort(key=lambda r: r["line_no"])
+        return Decision(claim_id, results, findings, counters, errors, commit)
+
+    def _stages(self, row: dict) -> tuple[dict, dict]:
+        """Engine findings before the edits: submission, eligibility, overlap, duplicates."""
+        L = self._base(row)
+        f = [("ELIG",) + tuple(x) for x in L.pop("__elig")]
+        if row["submission"] == "void":
+            f.append(("DUP", "DUP.VOID", "VOIDED", "deny", "provider"))
+        f += [("OVL",) + tuple(x) for x in self.ovl.findings(row["member_id"], row["insurer_id"],
+                                                            row["service_date"])]
+        if row["submission"] != "void":
+            f += [("DUP",) + x for x in self._duplicates(row)]
+        eng = [{"rule_id": r, "reason_code": c, "action": a, "liability": li, "__seq": STAGE_SEQ[s]}
+               for s, r, c, a, li in f]
+        skip = any(x["action"] == "deny" for x in eng)
+        return L, {"findings": eng, "skip": skip}
+
+    def _duplicates(self, row: dict) -> list[tuple]:
+        earlier = [e for e in self.dups.get((row["member_id"], row["service_code"], row["service_date"]), ())
+                   if e[0] != row["claim_id"] and e[0] not in self._superseded_by(row)]
+        if not earlier:
+            return []
+        mod = row.get("modifier") or ""
+        repeat = mod in REPEAT_MODIFIERS
+        exact = not repeat and any(e[1] == row["provider_id"] and e[2] == mod and e[3] == row["quantity"]
+                                   and e[4] == row["billed_amount"] for e in earlier)
+        suspect = not repeat and not exact and any(e[1] != row["provider_id"] or e[4] != row["billed_amount"]
+                                                   for e in earlier)
+        out = []
+        if exact:
+            out.append(("DUP.EXACT", "DUPLICATE_EXACT", "deny", "provider"))
+        if suspect:
+            out.append(("DUP.SUSPECT", "DUPLICATE_SUSPECT", "pend", "provider"))
+        if any(e[5] != row["insurer_id"] for e in earlier):
+            out.append(("DUP.CROSS_INSURER", "CROSS_INSURER_DUPLICATE", "flag", "provider"))
+        return out
+
+    @staticmethod
+    def _superseded_by(row: dict) -> tuple:
+        return (row["replaces_claim_id"],) if row["submission"] != "original" and row.get("replaces_claim_id") else ()
+
+    def _select(self, L: dict) -> Ruleset | None:
+        hits = [rs for rs in self.basic if self._in_scope(rs, L)]
+        if len(hits) > 1:
+            raise RulesetConflictError(f"rulesets {' and '.join(r.ref for r in hits)} both match claim/line "
+                                       f"{L['claim_id']}/{L['line_no']}")
+        return hits[0] if hits else None
+
+    def _in_scope(self, rs: Ruleset, L: dict) -> bool:
+        d = L["service_date"]
+        if rs.ir.effective_from and d < rs.ir.effective_from or rs.ir.effective_to and d > rs.ir.effective_to:
+            return False
+        return self.scope[rs.ref](L) is True
+
+    def _money(self, staged, picked, outs) -> dict[int, tuple]:
+        """Benefits per ruleset over this claim's lines in total order."""
+        res = {}
+        for rs in {id(p): p for p in picked if p is not None}.values():
+            bn = self.benefits[rs.ref]
+            ks = [k for k in outs if picked[k] is rs]
+            rows = []
+            for k in ks:
+                P, out, _ = outs[k]
+                P.update(allowed_amount=out["allowed_amount"], allowed_quantity=out["allowed_quantity"])
+                rate = out.get("member_share") if bn.share_override and out.get("member_share") is not None \
+                    else bn.rate(P)
+                ded, caps = bn.groups(P)
+                rows.append((P, not out["__denied"], out["allowed_amount"], rate or 0, ded, caps))
+            for k, (r, m) in zip(ks, zip(rows, bn.run(rows, self.acc[rs.ref]))):
+                res[k] = (m, r[4], r[5])
+        return res
+
+    def _assemble(self, L, eng, rs, evaluated, money):
+        billed = L["billed_amount"]
+        f = [self._finding(L, "engine", x["rule_id"], x["reason_code"], x["action"], 0, x["liability"], x["__seq"],
+                           semantics.SEVERITY.get(x["action"], 0)) for x in eng["findings"]]
+        line = {c: L.get(c) for c in schema.CLAIM_LINES}
+        pended = any(x["action"] == "pend" for x in eng["findings"])
+        rec = {"L": L, "ruleset": None}
+        if rs is None and not eng["skip"]:
+            f.append(self._finding(L, "engine", "NO_RULESET", "NO_RULESET", "deny", 0, "provider", 50, 3))
+        if evaluated is None:
+            first_deny = next((x for x in sorted(eng["findings"], key=lambda x: x["__seq"]) if x["action"] == "deny"),
+                              None)
+            member_liab = billed if first_deny is not None and first_deny["liability"] == "member" else 0
+            line.update(allowed_quantity=0, allowed_amount=0, insurer_paid=0, member_share_amount=0,
+                        deductible_applied=0, provider_deduction=billed - member_liab, ruleset=None,
+                        ruleset_digest=None, __denied=True, __pended=pended, __adjusted=False,
+                        __member_liability=member_liab)
+            return line, f, {}, rec
+        P, out, rf = evaluated
+        (ded, share, paid, excess), dkey, ckeys = money
+        f += [dict(x, claim_id=L["claim_id"]) for x in rf]
+        for j, cap in enumerate(rs.ir.benefits.caps):
+            if excess[j] > 0:
+                rc = rs.python.codes.get(cap.reason)
+                f.append(self._finding(L, rs.id, cap.id, cap.reason, "cap", excess[j], "member",
+                                       semantics.SEQ_CAPS + j, semantics.SEVERITY["cap"], rc))
+        denied = out["__denied"]
+        mred = out["__member_red"]
+        line.update(allowed_quantity=out["allowed_quantity"], allowed_amount=out["allowed_amount"],
+                    insurer_paid=0 if denied else paid, member_share_amount=0 if denied else share,
+                    deductible_applied=0 if denied else ded,
+                    provider_deduction=billed - out["allowed_amount"] - mred, ruleset=rs.ref,
+                    ruleset_digest=rs.digest, __denied=denied, __pended=out["__pended"] or pended,
+                    __adjusted=out["__adjusted"] or sum(excess) > 0,
+                    __member_liability=mred + (0 if denied else ded + share + sum(excess)))
+        rec.update(ruleset=rs.ref, P=P, ded=dkey, caps=ckeys)
+        return line, f, self._counters(rs, P, out, excess), rec
+
+    def _counters(self, rs, P, out, excess) -> dict:
+        """What a clerk needs: aggregate values used by the rules, with the limit when the rule compares one."""
+        used = {}
+        for r in rs.ir.rules:
+            for n in semantics.walk(r.when):
+                if isinstance(n, ir.Compare) and isinstance(n.left, ir.Aggregate) and isinstance(n.right, ir.Lit):
+                    prior = P[f"__agg{n.left.index}"]
+                    limit = n.right.value
+                    used[r.id] = {"used": prior + 1, "limit": limit, "remaining": max(limit - prior - 1, 0)}
+        caps = {}
+        acc = self.acc[rs.ref]
+        bn = self.benefits[rs.ref]
+        _, ckeys = bn.groups(P)
+        for j, cap in enumerate(rs.ir.benefits.caps):
+            if ckeys[j] is not None:
+                caps[cap.id] = max(cap.amount - acc.cap.get(ckeys[j], 0), 0)
+        return {"line_no": P["line_no"], "limits": used, "cap_remaining_before": caps}
+
+    def _supplementary(self, results, findings, staged, facts, commit) -> None:
+        for line, (L, _), rec in zip(results, staged, commit):
+            line["supplementary_paid"] = 0
+            line["supplementary_ruleset"] = None
+        for rs in self.supp:
+            rows, ks = [], []
+            for k, (line, (L, _)) in enumerate(zip(results, staged)):
+                if line["supplementary_ruleset"] is not None or line["__member_liability"] <= 0:
+                    continue
+                if not L.get("supplementary.valid") or not self._in_scope(rs, L):
+                    continue
+                P = rs.python.prepare(L | {"basic.allowed_amount": line["allowed_amount"],
+                                           "basic.insurer_paid": line["insurer_paid"],
+                                           "basic.member_share": line["member_share_amount"],
+                                           "basic.deductible": line["deductible_applied"],
+                                           "basic.member_liability": line["__member_liability"]}, facts)
+                out, f = rs.python.evaluate(P)  # supplementary rulesets have no aggregates or pairs
+                bn = self.benefits[rs.ref]
+                P.update(allowed_amount=line["__member_liability"], allowed_quantity=out["allowed_quantity"])
+                rate = out.get("member_share") if bn.share_override and out.get("member_share") is not None \
+                    else bn.rate(P)
+                ded, caps = bn.groups(P)
+                rows.append((P, not out["__denied"], line["__member_liability"], rate or 0, ded, caps))
+                ks.append((k, f))
+            if not rows:
+                continue
+            for (k, f), row, (d, s, paid, excess) in zip(ks, rows, self.benefits[rs.ref].run(rows, self.acc[rs.ref])):
+                line = results[k]
+                line["supplementary_paid"] = paid
+                line["supplementary_ruleset"] = rs.ref
+                for x in f:
+                    findings.append(dict(x, claim_id=line["claim_id"], __seq=x["__seq"] + semantics.SEQ_SUPP,
+                                         __sev=0))
+                for j, cap in enumerate(rs.ir.benefits.caps):
+                    if excess[j] > 0:
+                        rc = rs.python.codes.get(cap.reason)
+                        findings.append(self._finding(row[0], rs.id, cap.id, cap.reason, "cap", excess[j], "member",
+                                                      semantics.SEQ_SUPP + semantics.SEQ_CAPS + j, 0, rc))
+                commit[k]["supp"] = (rs.ref, row[4], row[5], d, paid)
+
+    @staticmethod
+    def _finding(L, ruleset, rule_id, reason, action, effect, liability, seq, sev, rc=None) -> dict:
+        from adjudicator import codes as catalogue
+        rc = rc or catalogue.CATALOGUE.get(reason)
+        return {"claim_id": L["claim_id"], "line_no": L["line_no"], "ruleset": ruleset, "rule_id": rule_id,
+                "reason_code": reason, "action": action, "amount_effect": effect, "liability": liability,
+                "message": rc.en if rc else reason, "message_fa": rc.fa if rc else reason, "__seq": seq,
+                "__sev": sev}
+
+    @staticmethod
+    def _decide(line: dict, findings: list[dict]) -> None:
+        line["member_pays"] = line.pop("__member_liability") - line["supplementary_paid"]
+        denied, pended, adjusted = line.pop("__denied"), line.pop("__pended"), line.pop("__adjusted")
+        line["decision"] = "denied" if denied else "pended" if pended else "adjusted" if adjusted else "approved"
+        ranked = sorted((f for f in findings if f["__sev"] > 0), key=lambda f: (-f["__sev"], f["__seq"]))
+        line["primary_reason"] = None if line["decision"] == "approved" or not ranked else ranked[0]["reason_code"]
+        line["rules"] = [f"{f['ruleset']}:{f['rule_id']}" for f in sorted(findings, key=lambda f: f["__seq"])]
+
+    # -- commit --------------------------------------------------------------------------------------------------
+    def commit(self, decision: Decision) -> bool:
+        """Record an accepted claim so the next check sees it; False when this claim_id was already committed."""
+        if decision.claim_id in self.committed or not decision.lines:
+            return False
+        lines = sorted(decision.lines, key=lambda r: (r["service_date"], r["claim_id"], r["line_no"]))
+        for old in {r["replaces_claim_id"] for r in lines if r.get("submission") != "original"
+                    and r.get("replaces_claim_id")}:
+            self._forget(old)
+        facts = claim_facts(lines)
+        by_no = {rec["L"]["line_no"]: rec for rec in decision._commit}
+        for r in lines:
+            rec = by_no[r["line_no"]]
+            counts = r["primary_reason"] not in ENGINE_DENY if r["decision"] == "denied" else True
+            counts = counts and not any(f["ruleset"] == "engine" and f["action"] == "deny"
+                                        and f["line_no"] == r["line_no"] for f in decision.findings)
+            groups = {}
+            if rec["ruleset"] is not None and r["decision"] != "denied":
+                groups[rec["ruleset"]] = (rec["ded"], rec["caps"], r["deductible_applied"], r["insurer_paid"])
+            if rec.get("supp"):
+                ref, ded, caps, _, paid = rec["supp"]
+                groups[ref] = (ded, caps, 0, paid)
+            self._record_line(rec["L"], facts, counts, r, groups)
+        self.committed[decision.claim_id] = [(r["line_no"], r["member_id"], r["service_code"], r["service_date"])
+                                             for r in lines]
+        return True
+
+    def _forget(self, claim_id: str) -> None:
+        """A replacement or void: the superseded claim leaves the duplicate and aggregate indexes."""
+        for line_no, member, code, day in self.committed.get(claim_id, ()):
+            key = (member, code, day)
+            self.dups[key] = [e for e in self.dups.get(key, ()) if e[0] != claim_id]
+            for idx in self.index.values():
+                idx.remove((claim_id, line_no))
+
+
+def today() -> dt.date:
+    return dt.date.today()

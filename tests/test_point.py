@@ -1,0 +1,116 @@
+"""Point of service: one claim at a time gives the batch engine's answers, and commit feeds the next check."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adjudicator import Engine
+from tests.conftest import D, M1, M2, RULESETS, claim_frame
+from tests.test_engine import line
+
+COMPARED = ["decision", "allowed_quantity", "allowed_amount", "insurer_paid", "supplementary_paid", "member_pays",
+            "provider_deduction", "member_share_amount", "deductible_applied", "primary_reason", "ruleset",
+            "supplementary_ruleset"]
+
+
+@pytest.fixture(scope="module")
+def population_engine(population):
+    members, coverage, providers = population
+    return lambda: Engine(str(RULESETS), members=members, coverage=coverage, providers=providers)
+
+
+def point_run(engine: Engine, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Check and commit each claim in the total order; return the lines and findings as frames."""
+    order = frame.group_by("claim_id").agg(pl.col("service_date").min()).sort("service_date", "claim_id")
+    lines, findings = [], []
+    for cid in order["claim_id"]:
+        claim = frame.filter(pl.col("claim_id") == cid).to_dicts()
+        d = engine.check(claim)
+        assert engine.commit(d)
+        assert not engine.commit(d)  # idempotent on claim_id
+        lines += d.lines
+        findings += d.findings
+    lf = pl.DataFrame(lines, infer_schema_length=None).sort("claim_id", "line_no")
+    ff = pl.DataFrame(findings, infer_schema_length=None) if findings else None
+    return lf, ff
+
+
+def canon_findings(f: pl.DataFrame | None) -> list[tuple]:
+    if f is None or f.height == 0:
+        return []
+    # the batch flags both lines of a cross-insurer pair; at the counter only the later one can be known
+    f = f.filter(pl.col("rule_id") != "DUP.CROSS_INSURER")
+    return sorted(f.select("claim_id", "line_no", "ruleset", "rule_id", "reason_code", "action", "amount_effect",
+                           "liability").rows())
+
+
+def test_same_answer_as_batch_hand_case(population_engine):
+    frame = claim_frame([
+        line("c1", 1, M1, "901910", 1, 1_500_000, service_date=D(2025, 4, 1)),
+        line("c2", 1, M1, "901910", 1, 1_000_000, provider_id="p2", service_date=D(2025, 4, 1)),
+        line("c3", 1, M2, "901910", 1, 1_000_000, supplementary_insurer_id="DANA", referral_id="R1"),
+        line("c3", 2, M2, "803020", 3, 900_000, supplementary_insurer_id="DANA"),
+        line("c5", 1, M2, "803020", 1, 300_000, service_date=D(2025, 4, 3)),
+        line("c6", 1, M2, "803020", 1, 300_000, service_date=D(2025, 4, 3)),
+    ])
+    batch = population_engine().adjudicate(frame)
+    point_lines, point_findings = point_run(population_engine(), frame)
+    assert batch.lines.select("claim_id", "line_no", *COMPARED).rows() == \
+        point_lines.select("claim_id", "line_no", *COMPARED).rows()
+    assert canon_findings(batch.findings) == canon_findings(point_findings)
+    # c6 repeats c5 exactly (same member, provider, code, date, quantity, amount): denied as a duplicate
+    assert point_lines.filter(pl.col("claim_id") == "c6")["primary_reason"].item() == "DUPLICATE_EXACT"
+
+
+def test_commit_feeds_frequency_counter(population_engine):
+    eng = population_engine()
+    d1 = eng.check([line("a1", 1, M1, "901910", 1, 1_182_500, service_date=D(2025, 5, 1))])
+    assert d1.lines[0]["decision"] == "approved"
+    assert d1.counters[0]["limits"]["FRQ-001"] == {"used": 1, "limit": 1, "remaining": 0}
+    eng.commit(d1)
+    d2 = eng.check([line("a2", 1, M1, "901910", 1, 1_182_500, provider_id="p2", service_date=D(2025, 5, 1))])
+    assert d2.lines[0]["decision"] == "denied"
+    assert "ihio.outpatient:FRQ-001" in d2.lines[0]["rules"]
+
+
+def test_bad_line_is_reported_and_the_rest_adjudicated(population_engine):
+    eng = population_engine()
+    d = eng.check([line("b1", 1, M1, "901910", 1, 1000), line("b1", 2, "1234567890", "901910", 1, 12.5)])
+    assert [x["line_no"] for x in d.lines] == [1]
+    assert d.errors and d.errors[0]["line_no"] == 2
+
+
+CODES = ["901910", "803020", "803035", "990010", "000000"]
+
+
+@st.composite
+def claims(draw):
+    rows, n_claims = [], draw(st.integers(1, 8))
+    for c in range(n_claims):
+        member = draw(st.sampled_from([M1, M2]))
+        day = D(2025, 3, 18) + dt.timedelta(draw(st.integers(0, 6)))
+        setting = draw(st.sampled_from(["outpatient", "inpatient"]))
+        provider = draw(st.sampled_from(["p1", "p2"]))
+        supp = draw(st.sampled_from([None, "DANA"]))
+        for i in range(draw(st.integers(1, 3))):
+            rows.append(line(f"k{c:02d}", i + 1, member, draw(st.sampled_from(CODES)), draw(st.integers(0, 4)),
+                             draw(st.sampled_from([0, 300_000, 1_182_500, 2_000_000, 50_000_000])),
+                             setting=setting, provider_id=provider, service_date=day,
+                             supplementary_insurer_id=supp, referral_id=draw(st.sampled_from([None, "R"])),
+                             admission_date=day, discharge_date=day + dt.timedelta(draw(st.integers(0, 3)))))
+    return claim_frame(rows)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frame=claims())
+def test_point_equals_batch_on_random_claims(population_engine, frame):
+    batch = population_engine().adjudicate(frame)
+    point_lines, point_findings = point_run(population_engine(), frame)
+    assert batch.lines.select("claim_id", "line_no", *COMPARED).rows() == \
+        point_lines.select("claim_id", "line_no", *COMPARED).rows()
+    assert canon_findings(batch.findings) == canon_findings(point_findings)
