@@ -154,6 +154,153 @@ def format_summary(s: dict) -> str:
     return "\n".join(out)
 
 
+# --- point of service ---------------------------------------------------------------------------------------------
+
+def _reference_options(f):
+    for opt in reversed([
+        click.option("--rulesets", "rulesets_dir", type=click.Path(exists=True), default=str(BUILTIN_RULESETS),
+                     show_default=True, help="A ruleset file or a folder of rulesets."),
+        click.option("--members", type=click.Path(exists=True, dir_okay=False), required=True),
+        click.option("--coverage", type=click.Path(exists=True, dir_okay=False), required=True),
+        click.option("--providers", type=click.Path(exists=True, dir_okay=False), required=True),
+        click.option("--store", default=None, help="SQLAlchemy URL: member history, and the audit of checks."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _claim_input(path: str):
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        _fail(f"{path}: not a JSON document: {e}")
+    if isinstance(data, dict) and "lines" in data and data.get("resourceType") != "Claim":
+        data = data["lines"]
+    if not (isinstance(data, list) and all(isinstance(x, dict) for x in data)) and not (
+            isinstance(data, dict) and data.get("resourceType") == "Claim"):
+        _fail(f"{path}: expected a FHIR Claim, a list of line objects, or {{\"lines\": [...]}}")
+    return data
+
+
+def _engine(rulesets_dir, members, coverage, providers, store):
+    from adjudicator import Engine
+    from adjudicator.errors import AdjudicatorError, RulesetError
+    try:
+        return Engine(rulesets_dir, members=members, coverage=coverage, providers=providers, store=store)
+    except RulesetError as e:
+        _fail(str(e))
+    except AdjudicatorError as e:
+        _fail(f"error: {e}")
+
+
+@main.command()
+@click.argument("claim", type=click.Path(exists=True, dir_okay=False))
+@_reference_options
+@click.option("--fhir", is_flag=True, help="Print a FHIR R4 ClaimResponse instead of the decision.")
+@click.option("--commit", "do_commit", is_flag=True, help="Record the claim in the store's history after the check.")
+def check(claim, rulesets_dir, members, coverage, providers, store, fhir, do_commit):
+    """Check one claim (CLAIM.json: a FHIR Claim or a list of lines) at the point of service."""
+    from adjudicator import fhir as fhirmod
+    from adjudicator.errors import AdjudicatorError
+    data = _claim_input(claim)
+    engine = _engine(rulesets_dir, members, coverage, providers, store)
+    try:
+        decision = engine.check(data)
+        if do_commit:
+            engine.commit(decision)
+    except AdjudicatorError as e:
+        _fail(f"error: {e}")
+    if fhir:
+        resource = data if isinstance(data, dict) else {"resourceType": "Claim", "id": decision.claim_id}
+        errors = [fhirmod.ClaimInputError(e.get("line_no"), "Claim", "; ".join(e["errors"]))
+                  for e in decision.errors]
+        out = fhirmod.claim_response(resource, decision.lines, decision.findings, errors,
+                                     created=time.strftime("%Y-%m-%d"))
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+        return
+    click.echo(json.dumps({"claim_id": decision.claim_id, "decision": decision.decision,
+                           "lines": [{k: v for k, v in line.items() if not k.startswith("__")}
+                                     for line in decision.lines],
+                           "findings": [{k: v for k, v in f.items() if not k.startswith("__")}
+                                        for f in decision.findings],
+                           "counters": decision.counters, "errors": decision.errors},
+                          ensure_ascii=False, indent=2, default=str))
+
+
+@main.command()
+@click.argument("claim", type=click.Path(exists=True, dir_okay=False))
+@_reference_options
+def explain(claim, rulesets_dir, members, coverage, providers, store):
+    """Print every rule that ran on each line of CLAIM.json, whether it fired, and the values it read."""
+    from adjudicator.explain import explain as explain_decision
+    data = _claim_input(claim)
+    engine = _engine(rulesets_dir, members, coverage, providers, store)
+    decision = engine.check(data, audit=False)
+    for e in decision.errors:
+        click.echo(f"line {e.get('line_no')}: not adjudicated: {'; '.join(e['errors'])}")
+    for entry in explain_decision(engine, decision):
+        click.echo(f"line {entry['line_no']} {entry['service_code']}: {entry['decision']}"
+                   f"{' (' + entry['primary_reason'] + ')' if entry['primary_reason'] else ''}"
+                   f" — ruleset {entry['ruleset'] or 'none'}")
+        for r in entry["engine"]:
+            click.echo(f"  FIRED  {r}")
+        for r in entry["rules"]:
+            mark = {True: "FIRED ", False: "  -   ", None: "  set "}[r["fired"]]
+            values = ", ".join(f"{k} = {v!r}" for k, v in r["read"].items())
+            click.echo(f"  {mark} {r['id']:<10} {r['action']:<15} when {r['when']}")
+            if values:
+                click.echo(f"           read: {values}")
+
+
+# --- eligibility and overlap --------------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("claims", type=click.Path(exists=True, dir_okay=False))
+@click.option("--coverage", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--members", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
+def eligibility(claims, coverage, members, out_dir):
+    """Coverage in force for every claim line, with the reason when not eligible."""
+    from adjudicator import io
+    from adjudicator.eligibility.batch import eligibility_report
+    from adjudicator.errors import AdjudicatorError
+    try:
+        lines, q1 = io.read_source(claims, "claims")
+        cov, q2 = io.read_source(coverage, "coverage")
+        mem, q3 = io.read_source(members, "members")
+        summary = eligibility_report(lines.drop("__row"), cov.drop("__row"), mem.drop("__row"), out_dir)
+        quarantine = __import__("polars").concat([q1, q2, q3])
+        io.write_frame(quarantine, Path(out_dir) / "quarantine.parquet", "parquet")
+    except AdjudicatorError as e:
+        _fail(f"error: {e}")
+    summary["quarantined"] = quarantine.height
+    click.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+
+
+@main.command()
+@click.argument("coverage", type=click.Path(exists=True, dir_okay=False))
+@click.option("--members", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--policy", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Priority policy YAML (default: the IHIO policy).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
+def overlap(coverage, members, policy, out_dir):
+    """Members with overlapping basic covers, which cover is primary, and per insurer the covers to end."""
+    from adjudicator import io
+    from adjudicator.dedup.overlap import DEFAULT_POLICY, overlap_report
+    from adjudicator.errors import AdjudicatorError
+    try:
+        cov, q1 = io.read_source(coverage, "coverage")
+        mem = None
+        if members:
+            mem, _ = io.read_source(members, "members")
+            mem = mem.drop("__row")
+        summary = overlap_report(cov.drop("__row"), mem, policy or DEFAULT_POLICY, out_dir)
+    except AdjudicatorError as e:
+        _fail(f"error: {e}")
+    summary["quarantined_coverage_rows"] = q1.height
+    click.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+
+
 # --- synth and demo -----------------------------------------------------------------------------------------------
 
 @main.command()
