@@ -133,7 +133,7 @@ class Store:
             if not memory:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA cache_size=-262144")  # 256 MiB, for the indexes of bulk loads
+            cur.execute("PRAGMA cache_size=-1048576")  # up to 1 GiB, used only as pages are touched: big loads
             cur.execute("PRAGMA busy_timeout=60000")
             cur.close()
 
@@ -172,6 +172,9 @@ class Store:
             raw = self.engine.raw_connection()
             if not self._sqlite:
                 raw.driver_connection.autocommit = True
+                cursor = raw.cursor()  # planned once per connection: planning costs more than the lookup
+                cursor.execute(f"PREPARE adj_member_history(text) AS {self._member_sql.replace('%s', '$1')}")
+                cursor.close()
             self._local.raw = raw
             with self._raw_lock:
                 self._raw_conns.append(raw)
@@ -275,11 +278,7 @@ class Store:
                 self._load(conn, "line_results", lines, run_id)
                 self._load(conn, "findings", findings, run_id)
                 self._load(conn, "claims", claims, run_id)
-                conn.execute(sa.text(
-                    "INSERT INTO history (claim_id, line_no, member_id, run_id) "
-                    "SELECT claim_id, line_no, member_id, run_id FROM line_results WHERE run_id = :r "
-                    "ON CONFLICT (claim_id, line_no) DO UPDATE SET member_id = excluded.member_id, "
-                    "run_id = excluded.run_id"), {"r": run_id})
+                self._point_history(conn, run_id)
                 return RunInfo(int(run_id), False)
         except StoreError as exc:
             if isinstance(exc.__cause__, (sa.exc.IntegrityError, self._driver.IntegrityError)):
@@ -291,6 +290,29 @@ class Store:
                 raise StoreError(f"{exc} (is (claim_id, line_no) unique in the line results, claim_id in "
                                  "the claims?)") from exc.__cause__
             raise
+
+    def _point_history(self, conn: sa.Connection, run_id: int) -> None:
+        """Make the run's line results the current ones in the history (upsert on claim_id, line_no)."""
+        params = {"r": run_id}
+        select = "SELECT l.claim_id, l.line_no, l.member_id, l.run_id FROM line_results l WHERE l.run_id = :r"
+        insert = "INSERT INTO history (claim_id, line_no, member_id, run_id) "
+        if conn.execute(sa.text("SELECT 1 FROM history LIMIT 1")).first() is None:
+            conn.execute(sa.text(insert + select), params)  # the first run: nothing to replace
+        elif self._sqlite:
+            conn.execute(sa.text(insert + select + " ON CONFLICT (claim_id, line_no) DO UPDATE SET "
+                                 "member_id = excluded.member_id, run_id = excluded.run_id"), params)
+        else:
+            # PostgreSQL's ON CONFLICT inserts speculatively, row by row; an update of the keys that exist and a
+            # plain insert of the others is several times faster on a large run.
+            conn.execute(sa.text(
+                "UPDATE history h SET run_id = l.run_id, member_id = l.member_id FROM line_results l "
+                "WHERE l.run_id = :r AND h.claim_id = l.claim_id AND h.line_no = l.line_no"), params)
+            conn.execute(sa.text(insert + select + " AND NOT EXISTS (SELECT 1 FROM history h "
+                                 "WHERE h.claim_id = l.claim_id AND h.line_no = l.line_no)"), params)
+        if not self._sqlite:
+            # Fresh statistics, so that the point-of-service lookup plans an index scan right after a big load.
+            conn.execute(sa.text("ANALYZE history"))
+            conn.execute(sa.text("ANALYZE line_results"))
 
     def _load(self, conn: sa.Connection, table: str, frame: pl.DataFrame, run_id: int) -> None:
         encoded = codec.encode(frame, dates_as_text=self._sqlite)
@@ -420,7 +442,7 @@ class Store:
         try:
             cursor = self._raw().cursor()
             try:
-                cursor.execute(self._member_sql, (member_id,))
+                cursor.execute(self._member_sql if self._sqlite else "EXECUTE adj_member_history(%s)", (member_id,))
                 rows = cursor.fetchall()
             finally:
                 cursor.close()

@@ -327,3 +327,43 @@ def test_a_plain_path_is_a_sqlite_store(tmp_path):
         assert s.dialect == "sqlite" and s.schema_version == 2
     with pytest.raises(StoreError, match="unsupported store backend"):
         Store("mysql://nobody@localhost/x")
+
+
+def test_an_empty_run_is_recorded(store):
+    info = record(store, *(schema.empty(s) for s in (schema.LINE_RESULTS, schema.FINDINGS, schema.CLAIMS)))
+    assert store.show(info.run_id)["line_count"] == 0
+    assert store.run_results(info.run_id)["lines"].schema == pl.Schema(schema.LINE_RESULTS)
+
+
+def test_the_same_run_recorded_twice_at_once_is_stored_once(store_url):
+    import threading
+
+    lines, findings, claims = make_results(2_000, seed=9)
+    stores = [Store(store_url), Store(store_url)]
+    results, errors = [], []
+
+    def go(s):
+        try:
+            results.append(record(s, lines, findings, claims))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in stores:
+        s.close()
+    assert not errors
+    assert sorted(r.reused for r in results) == [False, True]
+    assert results[0].run_id == results[1].run_id
+    with Store(store_url) as s:
+        assert table_counts(s)["line_results"] == lines.height
+
+
+def test_the_package_exports_what_it_promises():
+    import adjudicator.store as store_pkg
+
+    assert sorted(store_pkg.__all__) == sorted(n for n in vars(store_pkg) if not n.startswith("_") and n not in {
+        "annotations", "commands", "migrations", "repository", "models", "codec", "bulk"})
