@@ -74,8 +74,7 @@ def assign_ids(keys, tkeys, tvals, next_id):
     return ids, next_id
 
 
-@njit(cache=True, parallel=True)
-def probe(keys, tkeys, tvals):
+def _probe(keys, tkeys, tvals):
     """Dense id of each key, -1 when absent."""
     mask = np.uint64(tkeys.shape[0] - 1)
     out = np.empty(keys.shape[0], np.int64)
@@ -94,6 +93,18 @@ def probe(keys, tkeys, tvals):
                 break
             slot = (slot + np.uint64(1)) & mask
     return out
+
+
+# small inputs run serially: a parallel region's thread start-up costs more than the work (and much more on a
+# loaded machine)
+PARALLEL_MIN = 200_000
+_probe_par = njit(cache=True, parallel=True)(_probe)
+_probe_ser = njit(cache=True)(_probe)
+
+
+def probe(keys, tkeys, tvals):
+    """Dense id of each key, -1 when absent."""
+    return (_probe_par if keys.shape[0] >= PARALLEL_MIN else _probe_ser)(keys, tkeys, tvals)
 
 
 @njit(cache=True)
@@ -173,8 +184,7 @@ def _write(out, i, sp, s, supplementary):
         out[O_WAIT, i] = sp[s, F_WAIT] if supplementary else WAIT_NULL
 
 
-@njit(cache=True, parallel=True)
-def evaluate(mid, lins, lsup, ldate, mem, sp):
+def _evaluate(mid, lins, lsup, ldate, mem, sp):
     """Per line: ELIG code, SUPP code, and the chosen basic / supplementary span fields (see O_*)."""
     n = mid.shape[0]
     elig = np.zeros(n, np.int8)
@@ -239,3 +249,12 @@ def evaluate(mid, lins, lsup, ldate, mem, sp):
                 sp[sb, F_START] if has else 0, sp[sb, F_WAIT] if has else 0, alive and any_active,
             )
     return elig, supp, cov_out, sup_out
+
+
+_evaluate_par = njit(cache=True, parallel=True)(_evaluate)
+_evaluate_ser = njit(cache=True)(_evaluate)
+
+
+def evaluate(mid, lins, lsup, ldate, mem, sp):
+    """Per line: ELIG code, SUPP code, and the chosen basic / supplementary span fields (see O_*)."""
+    return (_evaluate_par if mid.shape[0] >= PARALLEL_MIN else _evaluate_ser)(mid, lins, lsup, ldate, mem, sp)

@@ -111,7 +111,7 @@ def batch_rows(draw):
     return rows
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(rows=batch_rows())
 def test_against_a_brute_force_reading_of_the_rules(rows):
     batch = lines(*rows)

@@ -156,7 +156,7 @@ def spans(draw):
     return out
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(rows=spans())
 def test_sweep_finds_exactly_the_overlapping_pairs(policy, rows):
     """The numba sweep against a brute-force pairwise check."""

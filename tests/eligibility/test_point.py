@@ -52,7 +52,7 @@ def line(draw):
     }
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     spans=st.lists(span(), max_size=14),
     known=st.lists(st.booleans(), min_size=len(IDS), max_size=len(IDS)),
