@@ -180,7 +180,8 @@ def find_overlaps(
              .filter(pl.col("end_date").is_null() | (pl.col("end_date") >= pl.col("start_date"))))
     key = pl.col("member_id").str.to_integer(strict=False).cast(pl.Int64)
     spans = basic.select(
-        pl.when(pl.col("member_id").str.len_bytes() == 10).then(key).alias("k"),
+        pl.when((pl.col("member_id").str.len_bytes() == 10) & ~pl.col("member_id").str.starts_with("+"))
+        .then(key).alias("k"),
         pl.col("insurer_id").cast(pl.Categorical).alias("ins"),
         pl.col("fund").cast(pl.Categorical).alias("fund"),
         pl.col("start_date").cast(pl.Int32).alias("s"),
@@ -214,7 +215,8 @@ def find_overlaps(
 
     def side(rows: pl.Series, suffix: str) -> list[pl.Series]:
         part = spans[rows]
-        return [part["ins"].cast(pl.String).alias("insurer" + suffix), part["fund"].cast(pl.String).alias("fund" + suffix),
+        return [part["ins"].cast(pl.String).alias("insurer" + suffix),
+                part["fund"].cast(pl.String).alias("fund" + suffix),
                 part["s"].alias("s" + suffix), part["e"].alias("e" + suffix)]
 
     if numeric:
@@ -228,7 +230,8 @@ def find_overlaps(
         return pl.when(pl.col(c) != OPEN).then(pl.col(c)).cast(pl.Date)
 
     # a canonical orientation: a started first, or on the same day has the smaller insurer id
-    swap = (pl.col("s_a") > pl.col("s_b")) | ((pl.col("s_a") == pl.col("s_b")) & (pl.col("insurer_a") > pl.col("insurer_b")))
+    swap = (pl.col("s_a") > pl.col("s_b")) | (
+        (pl.col("s_a") == pl.col("s_b")) & (pl.col("insurer_a") > pl.col("insurer_b")))
     pairs = pairs.select(
         "member_id",
         *[pl.when(swap).then(pl.col(f"{c}_b")).otherwise(pl.col(f"{c}_a")).alias(f"{c}_a")

@@ -67,7 +67,7 @@ def date_days(series: pl.Series, null: int) -> np.ndarray:
 def member_keys(member_id: pl.Series, numeric: bool, id_vocab: pl.DataFrame | None) -> np.ndarray:
     if numeric:
         s = member_id.cast(pl.String)
-        ok = s.str.len_bytes() == 10
+        ok = (s.str.len_bytes() == 10) & ~s.str.starts_with("+")  # to_integer would accept "+123456789"
         keys = s.str.to_integer(strict=False)
         keys = pl.select(pl.when(ok & (keys >= 0)).then(keys).otherwise(-1)).to_series()
         return as_array(keys.cast(pl.Int64).fill_null(-1), np.int64)

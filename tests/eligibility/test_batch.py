@@ -214,3 +214,15 @@ def test_eligibility_report_writes_outputs(tmp_path, registry):
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
     assert pl.read_parquet(tmp_path / "out" / "eligibility.parquet").height == 2
     assert pl.read_parquet(tmp_path / "out" / "findings.parquet").height == 1
+
+
+def test_a_signed_id_is_not_taken_for_the_national_code_it_parses_to():
+    code = national_code(12345678)
+    assert code.startswith("0")
+    cov = coverage({"member_id": code, "insurer_id": "IHIO", "start_date": D(2024, 1, 1)})
+    out, findings = eligibility(lines({"member_id": "+" + code[1:], "insurer_id": "IHIO",
+                                       "service_date": D(2024, 6, 1)},
+                                      {"member_id": code, "insurer_id": "IHIO", "service_date": D(2024, 6, 1)}),
+                                cov, members({"member_id": code}))
+    assert findings["reason_code"].to_list() == ["NOT_ENROLLED"]
+    assert out["coverage.insurer_id"].to_list() == [None, "IHIO"]
