@@ -4,7 +4,8 @@
 (the unix socket in the same directory, trust authentication), yields its URL and stops and removes it afterwards.
 PostgreSQL refuses to run as root, so under root (CI) the directory is handed to the ``postgres`` system user and
 the binaries run through ``runuser``. ``pg_server_url`` is the session fixture built on it: skipped only when the
-binaries are absent; when they are present, a server that fails to start fails the tests. ``ADJ_TEST_PG_URL``
+binaries are absent (and ``ADJ_REQUIRE_POSTGRES=1``, as CI sets, turns even that into a failure); when they are
+present, a server that fails to start fails the tests. ``ADJ_TEST_PG_URL``
 points the tests at an existing server instead (its database is wiped between tests).
 """
 
@@ -90,6 +91,9 @@ def pg_server_url() -> Iterator[str]:
         yield external
         return
     if not pg_binaries_present():
+        if os.environ.get("ADJ_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"ADJ_REQUIRE_POSTGRES=1 but the PostgreSQL 15 server binaries are not in {PG_BIN}",
+                        pytrace=False)
         pytest.skip(f"PostgreSQL 15 server binaries not found in {PG_BIN} (install postgresql-15, or set "
                     "ADJ_PG_BIN or ADJ_TEST_PG_URL)")
     try:

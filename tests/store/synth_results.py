@@ -48,24 +48,17 @@ def make_results(n: int, *, seed: int = 0, claim_offset: int = 0, members: int |
     member_pays = allowed - insurer_paid
     deduction = billed - allowed
     supp = _maybe(rng, _choice(rng, ["SUPP1", "SUPP2", "SUPP3", "SUPP4", "SUPP5"], len(per_claim)), 0.3).gather(c)
-    icd = [f"{a}{b:02d}.{d}" for a in "ABIJKMNR" for b in range(0, 100, 7) for d in range(3)]
-    diag_len = rng.integers(1, 4, size=n)
-    diag_flat = _choice(rng, icd, int(diag_len.sum()))
-    diag_offsets = np.r_[0, np.cumsum(diag_len)]
-    rule_len = np.where(decision.to_numpy() == "approved", 0, rng.integers(1, 3, size=n))
-    rules_flat = _choice(rng, [f"ihio.outpatient.{r}" for r in ("FREQ", "TARIFF", "REFERRAL", "SEX", "AGE")],
-                         int(rule_len.sum()))
-    rule_offsets = np.r_[0, np.cumsum(rule_len)]
+    def lists(lengths: np.ndarray, prefix: str, modulo: int, name: str) -> pl.Series:
+        """Ragged lists of codes ``prefix + k``, element count per row from ``lengths`` (built without Python)."""
+        ends = np.cumsum(lengths)
+        ranges = pl.int_ranges(pl.Series(ends - lengths), pl.Series(ends))
+        return pl.select(ranges.list.eval(pl.lit(prefix) + (pl.element() * 7919 % modulo).cast(pl.String))) \
+            .to_series().rename(name)
 
-    def lists(flat: pl.Series, offsets: np.ndarray, name: str) -> pl.Series:
-        lengths = pl.Series(np.diff(offsets))
-        idx = pl.Series(np.repeat(np.arange(n), lengths.to_numpy()))
-        return pl.DataFrame({"i": idx, "v": flat}).group_by("i", maintain_order=True).agg("v") \
-            .join(pl.DataFrame({"i": np.arange(n)}), on="i", how="right").sort("i")["v"].rename(name)
-
-    diagnosis = lists(diag_flat, diag_offsets, "diagnosis_codes")
+    decided = decision.to_numpy() != "approved"
+    diagnosis = lists(rng.integers(1, 4, size=n), "J", 300, "diagnosis_codes")
     diagnosis = pl.select(pl.when(pl.Series(rng.random(n) < 0.9)).then(diagnosis)).to_series()
-    rules = lists(rules_flat, rule_offsets, "rules").fill_null(pl.lit([], dtype=pl.List(pl.String)))
+    rules = lists(np.where(decided, rng.integers(1, 3, size=n), 0), "ihio.outpatient.R", 7, "rules")
     ruleset = pl.select(pl.when(setting == "inpatient").then(pl.lit("ihio.inpatient@2025.1"))
                         .otherwise(pl.lit("ihio.outpatient@2025.1"))).to_series()
     lines = pl.DataFrame({
