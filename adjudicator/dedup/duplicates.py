@@ -6,8 +6,9 @@ Submissions first (``apply_submissions``): a claim whose ``submission`` is ``rep
 
 * a batch line superseded by a replacement/void in the same batch: ``DUP.SUPERSEDED`` / ``SUPERSEDED``, ``deny``,
   liability provider (the replacement is the one to pay);
-* a line of a ``void`` claim: ``DUP.VOID`` / ``VOIDED``, ``flag``, liability provider. A void carries no service of
-  its own: its only effect is to supersede; the pipeline must not pay it. Void lines leave every count too.
+* a line of a ``void`` claim: ``DUP.VOID`` / ``VOIDED``, ``deny``, liability provider. A void carries no service of
+  its own: its only effect is to supersede, so it is not paid (the catalogue's ``VOIDED`` is a deny code). Void
+  lines leave every count too.
 
 Then ``duplicate_findings`` on the remaining lines, against the remaining history. Lines are compared on the same
 member, service code and service date, on *another* claim. "Earlier" is the order (history before batch, then
@@ -78,7 +79,7 @@ def apply_submissions(
             .alias("reason_code"), pl.lit("deny").alias("action"), pl.lit("provider").alias("liability")),
         base.filter(pl.col("dup.void")).select(
             "claim_id", "line_no", pl.lit("DUP.VOID").alias("rule_id"), pl.lit("VOIDED").alias("reason_code"),
-            pl.lit("flag").alias("action"), pl.lit("provider").alias("liability")),
+            pl.lit("deny").alias("action"), pl.lit("provider").alias("liability")),
     ])
     return out, keys_df, findings
 

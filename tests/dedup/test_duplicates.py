@@ -83,11 +83,11 @@ def test_replacement_supersedes_its_original_in_the_batch_and_in_history():
     assert f.height == 0  # neither replacement duplicates the original it replaces
 
 
-def test_void_supersedes_and_is_flagged_but_counts_for_nothing():
+def test_void_supersedes_and_is_denied_and_counts_for_nothing():
     batch = lines(line("A"), line("V", submission="void", replaces_claim_id="A"), line("B"))
     out, superseded, sub_f, f = run(batch)
     assert codes(sub_f) == [("A", "SUPERSEDED"), ("V", "VOIDED")]
-    assert sub_f.filter(pl.col("claim_id") == "V")["action"].to_list() == ["flag"]
+    assert sub_f.filter(pl.col("claim_id") == "V")["action"].to_list() == ["deny"]
     assert f.height == 0  # B is now the first occurrence
 
 
