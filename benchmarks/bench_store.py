@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from adjudicator.store import Store  # noqa: E402
+from adjudicator.store import Store, bulk  # noqa: E402
 from tests.conftest_pg import pg_binaries_present, postgres_server, wipe_postgres  # noqa: E402
 from tests.store.synth_results import make_results  # noqa: E402
 
@@ -53,6 +54,29 @@ def pg_url():
         store.close()
 
 
+def _server_cpu(url: str) -> float:
+    """CPU seconds used so far by the PostgreSQL server at ``url`` (postmaster, its live and its reaped children):
+    on a shared machine the wall clock says little, the CPU the load costs says what it would take alone."""
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    found = subprocess.run(["pgrep", "-f", f"port={port}"], capture_output=True, text=True).stdout.split()
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in found:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
+        children = subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout.split()
+        for child in children:
+            try:
+                cf = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(cf[11]) + int(cf[12])) / tick
+    return total
+
+
 def _url(backend: str, tmp_dir: Path, request) -> str:
     if backend == "sqlite":
         path = tmp_dir / "bench.db"
@@ -75,18 +99,48 @@ def test_write(benchmark, data, backend, tmp_path_factory, request):
         STORES[backend] = Store(_url(backend, tmp_dir, request))
         return (), {}
 
+    cpu: dict[str, float] = {}
+
     def write():
         now = datetime.now()
-        return STORES[backend].record_run(
+        server = _server_cpu(STORES[backend].url) if backend == "postgresql" else 0.0
+        client = time.process_time()
+        try:
+            return STORES[backend].record_run(
             inputs={"claims": f"bench-{N_LINES}"}, ruleset_digests=["bench"], lines=lines, findings=findings,
             claims=claims, timings={}, started_at=now, finished_at=now)
+        finally:
+            cpu["client"] = time.process_time() - client
+            if backend == "postgresql":
+                cpu["server"] = _server_cpu(STORES[backend].url) - server
 
-    info = benchmark.pedantic(write, setup=setup, rounds=1, iterations=1)
+    phases: dict[str, float] = {}
+    real_insert, real_point = bulk.insert_frame, Store._point_history
+
+    def timed_insert(conn, table, frame):
+        t = time.perf_counter()
+        real_insert(conn, table, frame)
+        phases[table] = phases.get(table, 0.0) + time.perf_counter() - t
+
+    def timed_point(self, conn, run_id):
+        t = time.perf_counter()
+        real_point(self, conn, run_id)
+        phases["history"] = time.perf_counter() - t
+
+    bulk.insert_frame, Store._point_history = timed_insert, timed_point
+    try:
+        info = benchmark.pedantic(write, setup=setup, rounds=1, iterations=1)
+    finally:
+        bulk.insert_frame, Store._point_history = real_insert, real_point
     assert info.reused is False
     seconds = benchmark.stats.stats.max
     benchmark.extra_info.update(lines=lines.height, findings=findings.height, claims=claims.height)
     print(f"\n[store] {backend}: wrote {lines.height:,} lines + {findings.height:,} findings + {claims.height:,} "
-          f"claims in {seconds:.1f} s ({lines.height / seconds:,.0f} lines/s)")
+          f"claims in {seconds:.1f} s ({lines.height / seconds:,.0f} lines/s); "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
+          + "; CPU " + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items())
+          + f"; load average {os.getloadavg()[0]:.1f}")
+    benchmark.extra_info.update(cpu=cpu, phases=phases)
     MEMBERS[backend] = lines["member_id"].unique().sample(1000, seed=3, with_replacement=True).to_list()
 
 
