@@ -456,7 +456,7 @@ class Store:
         rows = self.member_history_rows(member_id)
         if not rows:
             return schema.empty(schema.LINE_RESULTS)
-        return pl.DataFrame({c: [r[c] for r in rows] for c in _LINE_COLUMNS}, schema=schema.LINE_RESULTS)
+        return pl.DataFrame(rows, schema=schema.LINE_RESULTS)
 
     # --- point of service -------------------------------------------------------------------------------------
 
