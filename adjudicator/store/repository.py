@@ -26,7 +26,7 @@ from sqlalchemy import event
 from adjudicator import schema
 from adjudicator.errors import StoreError
 from adjudicator.store import bulk, codec, models
-from adjudicator.store.migrations import SCHEMA_VERSION, upgrade
+from adjudicator.store.migrations import upgrade
 
 __all__ = ["Store", "RunInfo", "open_store", "run_key"]
 
