@@ -241,7 +241,7 @@ _cell = st.one_of(
 )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.lists(_cell, min_size=len(schema.CLAIM_LINES), max_size=len(schema.CLAIM_LINES)),
                      min_size=1, max_size=20),
        fmt=st.sampled_from(["csv", "ndjson"]))
