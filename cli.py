@@ -154,6 +154,68 @@ def format_summary(s: dict) -> str:
     return "\n".join(out)
 
 
+# --- store --------------------------------------------------------------------------------------------------------
+
+DEFAULT_STORE = "sqlite:///adjudicator.db"
+
+
+@main.group()
+def store():
+    """The store: rulesets, runs, results, history and the audit of checks (SQLite or PostgreSQL)."""
+
+
+def _store_call(fn, *args):
+    from adjudicator.errors import StoreError
+    try:
+        return fn(*args)
+    except StoreError as e:
+        _fail(f"store error: {e}")
+
+
+@store.command("init")
+@click.option("--store", "url", default=DEFAULT_STORE, show_default=True, help="SQLAlchemy URL.")
+def store_init(url):
+    """Create the store, or upgrade an older one to this version's schema."""
+    from adjudicator.store import commands
+    info = _store_call(commands.init, url)
+    upgraded = f" (upgraded from version {info['upgraded_from']})" if info.get("upgraded_from") else ""
+    click.echo(f"store {info['url']}: schema version {info['schema_version']}{upgraded}")
+
+
+@store.command("runs")
+@click.option("--store", "url", default=DEFAULT_STORE, show_default=True, help="SQLAlchemy URL.")
+def store_runs(url):
+    """List the runs recorded in the store."""
+    from adjudicator.store import commands
+    frame = _store_call(commands.runs, url)
+    if frame.height == 0:
+        click.echo("no runs")
+        return
+    with __import__("polars").Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200):
+        click.echo(str(frame))
+
+
+@store.command("show")
+@click.argument("run_id", type=int)
+@click.option("--store", "url", default=DEFAULT_STORE, show_default=True, help="SQLAlchemy URL.")
+def store_show(run_id, url):
+    """One run: inputs, ruleset digests, counts by decision and timings."""
+    from adjudicator.store import commands
+    click.echo(json.dumps(_store_call(commands.show, url, run_id), ensure_ascii=False, indent=2, default=str))
+
+
+@store.command("export")
+@click.argument("run_id", type=int)
+@click.option("--store", "url", default=DEFAULT_STORE, show_default=True, help="SQLAlchemy URL.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "ndjson"]), default="parquet", show_default=True)
+def store_export(run_id, url, out_dir, fmt):
+    """Write a run's lines, findings and claims to --out."""
+    from adjudicator.store import commands
+    for name, path in _store_call(commands.export, url, run_id, out_dir, fmt).items():
+        click.echo(f"{name}: {path}")
+
+
 # --- point of service ---------------------------------------------------------------------------------------------
 
 def _reference_options(f):

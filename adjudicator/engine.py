@@ -176,6 +176,10 @@ class Engine:
             context = counted.filter(~mine)
             if hist_wide is not None:
                 context = pl.concat([context, hist_wide], how="diagonal_relaxed")
+            if not (rs.polars.aggregates or rs.polars.pairs):
+                context = None
+            elif rs.polars.member_local:
+                context = context.join(sub.select("member_id").unique(), on="member_id", how="semi")
             out, f = pipeline.run_ruleset(rs, sub, context, hist_wide)
             done.append(out.with_columns(pl.lit(rs.ref).alias("ruleset"), pl.lit(rs.digest).alias("ruleset_digest")))
             findings.append(f)

@@ -176,6 +176,8 @@ class PolarsRuleset:
         self.set_fields = semantics.set_fields(self.rs)
         self.codes = {c.code: c for c in self.rs.codes}
         self.tables = {t.name: loaded.tables[t.name] for t in self.rs.tables}
+        # every aggregate and pair looks only at the same member's lines: context can be cut to those members
+        self.member_local = all({"member_id", "claim_id"} & set(a.per) for a in self.aggregates)
 
     # -- preparation: the columns every expression may read -------------------------------------------------------
     def prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
