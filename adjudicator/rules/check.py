@@ -96,7 +96,11 @@ class ExprChecker:
             return ir.Lit(value=text), T(DATE, False)
         if text is None:
             return ir.Lit(value=None), T(NULL)
-        src = rewrite_percentages(str(text)).strip()
+        try:
+            src = rewrite_percentages(str(text)).strip()
+        except ValueError as e:  # a percentage finer than a basis point
+            self.err(1, 1, "E110", f"{e} {self.context}")
+            return None, None
         try:
             tree = ast.parse(src, mode="eval")
         except SyntaxError as e:

@@ -330,6 +330,9 @@ class Loader:
             return out
         for i, c in enumerate(cs):
             pos = cs.item_pos[i] if isinstance(cs, LocList) else None
+            if not isinstance(c, dict):
+                self.err(pos, "E205", f"code declaration {i + 1} must be a mapping {{code, severity, carc, en, fa}}")
+                continue
             try:
                 out.append(ir.CodeDecl(**dict(c)))
             except Exception as e:  # pydantic ValidationError: say which field
