@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adjudicator import Engine
+from adjudicator.point import PointEngine
 from tests.conftest import D, M1, M2, RULESETS, claim_frame
 from tests.test_engine import line
 
@@ -24,15 +25,21 @@ def population_engine(population):
     return lambda: Engine(str(RULESETS), members=members, coverage=coverage, providers=providers)
 
 
+@pytest.fixture(scope="module")
+def shared_engine(population_engine):
+    return population_engine()
+
+
 def point_run(engine: Engine, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Check and commit each claim in the total order; return the lines and findings as frames."""
+    """Check and commit each claim in the total order on fresh point indexes; return lines and findings frames."""
+    point = PointEngine(engine)
     order = frame.group_by("claim_id").agg(pl.col("service_date").min()).sort("service_date", "claim_id")
     lines, findings = [], []
     for cid in order["claim_id"]:
         claim = frame.filter(pl.col("claim_id") == cid).to_dicts()
-        d = engine.check(claim)
-        assert engine.commit(d)
-        assert not engine.commit(d)  # idempotent on claim_id
+        d = point.check(claim)
+        assert point.commit(d)
+        assert not point.commit(d)  # idempotent on claim_id
         lines += d.lines
         findings += d.findings
     lf = pl.DataFrame(lines, infer_schema_length=None).sort("claim_id", "line_no")
@@ -49,7 +56,7 @@ def canon_findings(f: pl.DataFrame | None) -> list[tuple]:
                            "liability").rows())
 
 
-def test_same_answer_as_batch_hand_case(population_engine):
+def test_same_answer_as_batch_hand_case(shared_engine):
     frame = claim_frame([
         line("c1", 1, M1, "901910", 1, 1_500_000, service_date=D(2025, 4, 1)),
         line("c2", 1, M1, "901910", 1, 1_000_000, provider_id="p2", service_date=D(2025, 4, 1)),
@@ -58,8 +65,8 @@ def test_same_answer_as_batch_hand_case(population_engine):
         line("c5", 1, M2, "803020", 1, 300_000, service_date=D(2025, 4, 3)),
         line("c6", 1, M2, "803020", 1, 300_000, service_date=D(2025, 4, 3)),
     ])
-    batch = population_engine().adjudicate(frame)
-    point_lines, point_findings = point_run(population_engine(), frame)
+    batch = shared_engine.adjudicate(frame)
+    point_lines, point_findings = point_run(shared_engine, frame)
     assert batch.lines.select("claim_id", "line_no", *COMPARED).rows() == \
         point_lines.select("claim_id", "line_no", *COMPARED).rows()
     assert canon_findings(batch.findings) == canon_findings(point_findings)
@@ -108,9 +115,9 @@ def claims(draw):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frame=claims())
-def test_point_equals_batch_on_random_claims(population_engine, frame):
-    batch = population_engine().adjudicate(frame)
-    point_lines, point_findings = point_run(population_engine(), frame)
+def test_point_equals_batch_on_random_claims(shared_engine, frame):
+    batch = shared_engine.adjudicate(frame)
+    point_lines, point_findings = point_run(shared_engine, frame)
     assert batch.lines.select("claim_id", "line_no", *COMPARED).rows() == \
         point_lines.select("claim_id", "line_no", *COMPARED).rows()
     assert canon_findings(batch.findings) == canon_findings(point_findings)

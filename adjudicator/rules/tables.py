@@ -72,7 +72,7 @@ def _infer(s: pl.Series) -> str:
 
 def convert(s: pl.Series, typ: str, where: str) -> pl.Series:
     """Convert one column to its declared type; raise TableProblem naming the first bad value."""
-    if s.dtype == TYPES[typ]:
+    if s.dtype == TYPES[typ] and typ != "str":
         return s
     text = s.cast(pl.String)
     text = pl.select(pl.when(text.str.strip_chars() == "").then(None).otherwise(text.str.strip_chars())).to_series()
@@ -192,11 +192,20 @@ class Lookup:
 
 
 class PairLookup:
-    """Point-of-service pair lookups: code_2 → list of (code_1, modifier_ok), rows with modifier_ok = 9 dropped."""
+    """Point-of-service pair lookups: code_2 → {code_1: modifier_ok}, rows with modifier_ok = 9 dropped.
+
+    Built on first use (a table of millions of pairs costs seconds to index; most checks never need all of it)."""
 
     def __init__(self, decl: ir.Table, frame: pl.DataFrame):
-        c1, c2 = decl.pair
-        f = frame.filter(pl.col("modifier_ok").fill_null(0) != 9)
-        self.by_code2: dict[str, list[tuple[str, int]]] = {}
-        for a, b, m in f.select(c1, c2, pl.col("modifier_ok").fill_null(0)).iter_rows():
-            self.by_code2.setdefault(b, []).append((a, m))
+        self.decl, self.frame = decl, frame
+        self._by_code2: dict[str, dict[str, int]] | None = None
+
+    @property
+    def by_code2(self) -> dict[str, dict[str, int]]:
+        if self._by_code2 is None:
+            c1, c2 = self.decl.pair
+            g = (self.frame.filter(pl.col("modifier_ok").fill_null(0) != 9)
+                 .group_by(c2).agg(pl.col(c1), pl.col("modifier_ok").fill_null(0)))
+            self._by_code2 = {k: dict(zip(a, m)) for k, a, m in zip(g[c2].to_list(), g[c1].to_list(),
+                                                                     g["modifier_ok"].to_list())}
+        return self._by_code2

@@ -9,6 +9,7 @@ Nothing the author wrote reaches ``eval``: only source generated from checked IR
 from __future__ import annotations
 
 import bisect
+import functools
 import datetime as dt
 import math
 from dataclasses import dataclass, field
@@ -179,6 +180,11 @@ def compile_function(name: str, body: list[str], gen: Gen, args: str = "L"):
     ns = dict(HELPERS) | gen.consts
     exec(compile(src, f"<ruleset:{name}>", "exec"), ns)  # noqa: S102 - source generated from checked IR only
     return ns[name], src
+
+
+@functools.lru_cache(maxsize=4096)
+def _jalali_year(day: dt.date) -> int:
+    return dates.jalali_year(day)
 
 
 def _key_getter(keys: tuple[str, ...]):
@@ -367,7 +373,7 @@ class PythonRuleset:
         day = L["service_date"]
         if "member.age" not in L:
             L["member.age"] = _py_age_at(L.get("member.birth_date"), day)
-        L["__benefit_year"] = dates.jalali_year(day)
+        L["__benefit_year"] = _jalali_year(day)
         for lk in self.lookups:
             key = tuple(L.get(col) for _, col in lk.decl.key)
             hit = lk.find(key, day) if None not in key else None
@@ -390,12 +396,15 @@ class PythonRuleset:
 
     def pair_hit(self, table: str, L: dict, group) -> bool:
         rows = self.pair_lookups[table].by_code2.get(L["service_code"])
-        if not rows:
+        if not rows or not group:
             return False
         me = (L["claim_id"], L["line_no"])
-        present = {code for ident, code in group if ident != me}
         bypass_ok = L.get("modifier") in self.bypass
-        return any(c1 in present and not (mok == 1 and bypass_ok) for c1, mok in rows)
+        for ident, code in group:
+            mok = rows.get(code)
+            if mok is not None and ident != me and not (mok == 1 and bypass_ok):
+                return True
+        return False
 
     def new_index(self) -> RuleIndex:
         return RuleIndex(self)
