@@ -312,7 +312,7 @@ class Store:
         if not self._sqlite:
             # Fresh statistics, so that the point-of-service lookup plans an index scan right after a big load.
             conn.execute(sa.text("ANALYZE history"))
-            conn.execute(sa.text("ANALYZE line_results"))
+            conn.execute(sa.text("ANALYZE line_results (run_id, claim_id, line_no, member_id, service_date)"))
 
     def _load(self, conn: sa.Connection, table: str, frame: pl.DataFrame, run_id: int) -> None:
         encoded = codec.encode(frame, dates_as_text=self._sqlite)
