@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import singledispatch
 
+import numpy as np
 import polars as pl
 
 from adjudicator import codes as catalogue
@@ -165,6 +166,9 @@ def amount(e) -> pl.Expr:
 
 # --- the compiled ruleset -----------------------------------------------------------------------------------------
 
+CLAIM_FIELDS = ("claim.line_count", "claim.total_billed", "claim.codes", "claim.length_of_stay")
+
+
 class PolarsRuleset:
     """A ruleset compiled for frames: ``evaluate(lines, history) -> (lines with outputs, findings)``."""
 
@@ -176,122 +180,140 @@ class PolarsRuleset:
         self.set_fields = semantics.set_fields(self.rs)
         self.codes = {c.code: c for c in self.rs.codes}
         self.tables = {t.name: loaded.tables[t.name] for t in self.rs.tables}
-        # every aggregate and pair looks only at the same member's lines: context can be cut to those members
+        # every aggregate looks only at the same member's lines: context can be cut to those members
         self.member_local = all({"member_id", "claim_id"} & set(a.per) for a in self.aggregates)
+        self.reads = {n.column for _, e in semantics.rule_exprs(self.rs) for n in semantics.walk(e)
+                      if isinstance(n, ir.Name)}
+        self.reported = [(i, r) for i, r in enumerate(self.rs.rules) if r.action != "set"]
+        self._pair_tables: dict[str, tuple] = {}
+        self._meta = None
 
     # -- preparation: the columns every expression may read -------------------------------------------------------
     def prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Join tables, add claim.*, member.age and pseudo-keys."""
+        """Join tables, add the claim.* fields the ruleset reads, member.age and the benefit year."""
         f = frame
         if "member.birth_date" in f.columns and "member.age" not in f.columns:
             f = f.with_columns(polars_age(pl.col("member.birth_date"), pl.col("service_date")).alias("member.age"))
         claim = pl.col("claim_id")
-        adds = {
-            "claim.line_count": pl.len().over(claim).cast(pl.Int64),
-            "claim.total_billed": pl.col("billed_amount").sum().over(claim).cast(pl.Int64),
-            "claim.codes": pl.col("service_code").unique(maintain_order=True).sort().implode().over(claim),
-        }
-        if "admission_date" in f.columns and "discharge_date" in f.columns:
-            stay = (pl.col("discharge_date").max().over(claim) - pl.col("admission_date").min().over(claim))
-            adds["claim.length_of_stay"] = pl.max_horizontal(stay.dt.total_days().cast(pl.Int64), pl.lit(1))
-            adds["claim.length_of_stay"] = pl.when(stay.is_null()).then(None).otherwise(adds["claim.length_of_stay"])
+        adds = {}
+        if "claim.line_count" in self.reads:
+            adds["claim.line_count"] = pl.len().over(claim).cast(pl.Int64)
+        if "claim.total_billed" in self.reads:
+            adds["claim.total_billed"] = pl.col("billed_amount").sum().over(claim).cast(pl.Int64)
+        if "claim.codes" in self.reads:
+            adds["claim.codes"] = pl.col("service_code").unique(maintain_order=True).sort().implode().over(claim)
+        if "claim.length_of_stay" in self.reads:
+            if "admission_date" in f.columns and "discharge_date" in f.columns:
+                stay = (pl.col("discharge_date").max().over(claim) - pl.col("admission_date").min().over(claim))
+                adds["claim.length_of_stay"] = pl.when(stay.is_null()).then(None).otherwise(
+                    pl.max_horizontal(stay.dt.total_days().cast(pl.Int64), pl.lit(1)))
+            else:
+                adds["claim.length_of_stay"] = pl.lit(None, pl.Int64)
+        adds["__benefit_year"] = dates.jalali_year_expr(pl.col("service_date")).cast(pl.Int64)
         f = f.with_columns(**adds)
-        f = f.with_columns(dates.jalali_year_expr(pl.col("service_date")).cast(pl.Int64).alias("__benefit_year"))
         for t in self.rs.tables:
-            if t.pair:
-                continue
-            f = self._join_table(f, t)
+            if not t.pair:
+                f = self._join_table(f, t)
         return f
 
     def _join_table(self, f: pl.DataFrame, t: ir.Table) -> pl.DataFrame:
         tab = self.tables[t.name]
-        cols = [c for c, _ in t.columns]
         keys = [k for k, _ in t.key]
+        cols = [c for c, _ in t.columns]
         right = tab.select([pl.col(c).alias(f"{t.name}.{c}") for c in cols]).with_columns(
             pl.lit(True).alias(f"{t.name}.{FOUND}"))
         right_on = [f"{t.name}.{k}" for k in keys]
+        kcols = [f"__k{i}" for i in range(len(keys))]
+        key_exprs = [pl.col(col).cast(tab.schema[k]).alias(kc) for (k, col), kc in zip(t.key, kcols)]
+        data_cols = [f"{t.name}.{c}" for c in cols if c not in keys] + [f"{t.name}.{FOUND}"]
+        found = pl.col(f"{t.name}.{FOUND}").is_not_null()
+        key_back = [pl.when(found).then(pl.col(kc)).otherwise(None).alias(rk) for kc, rk in zip(kcols, right_on)]
         if not t.valid:
-            return self._plain_join(f, right, t, right_on)
+            right = right.rename(dict(zip(right_on, kcols)))
+            out = f.with_columns(key_exprs).join(right, on=kcols, how="left", maintain_order="left")
+            return out.with_columns(key_back).drop(kcols)
+        # versioned: the latest row starting on or before the service date, if it has not ended
         lo, hi = (f"{t.name}.{c}" for c in t.valid)
         f = f.with_row_index("__r")
-        probe = f.select("__r", *[pl.col(col).cast(tab.schema[k]).alias(f"__k{i}") for i, (k, col) in
-                                  enumerate(t.key)], pl.col("service_date").alias("__d")).sort("__d")
-        right = right.rename({rk: f"__k{i}" for i, rk in enumerate(right_on)}).with_columns(
+        probe = f.select("__r", *key_exprs, pl.col("service_date").alias("__d")).sort("__d")
+        right = right.rename(dict(zip(right_on, kcols))).with_columns(
             pl.col(lo).fill_null(dt.date(1, 1, 1)).alias("__from")).sort("__from")
-        hit = probe.join_asof(right, left_on="__d", right_on="__from", by=[f"__k{i}" for i in range(len(keys))],
-                              strategy="backward", check_sortedness=False)
-        ok = pl.col(hi).is_null() | (pl.col("__d") <= pl.col(hi))
-        data_cols = [f"{t.name}.{c}" for c in cols if c not in keys] + [f"{t.name}.{FOUND}"]
-        hit = hit.select("__r", *[pl.when(ok & pl.col(f"{t.name}.{FOUND}").is_not_null()).then(pl.col(c))
-                                  .otherwise(None).alias(c) for c in data_cols])
-        key_back = [pl.when(pl.col(f"{t.name}.{FOUND}").is_not_null()).then(pl.col(col).cast(tab.schema[k]))
-                    .otherwise(None).alias(f"{t.name}.{k}") for k, col in t.key]
-        return f.join(hit, on="__r", how="left").sort("__r").drop("__r").with_columns(key_back)
-
-    def _plain_join(self, f, right, t, right_on):
-        tab = self.tables[t.name]
-        f = f.with_columns([pl.col(col).cast(tab.schema[k]).alias(f"__k{i}") for i, (k, col) in enumerate(t.key)])
-        right = right.with_columns([pl.col(rk).alias(f"__k{i}") for i, rk in enumerate(right_on)])
-        right = right.drop(right_on)
-        keys = [f"__k{i}" for i in range(len(t.key))]
-        out = f.join(right, on=keys, how="left", maintain_order="left")
-        back = [pl.when(pl.col(f"{t.name}.{FOUND}").is_not_null()).then(pl.col(k)).otherwise(None)
-                .alias(f"{t.name}.{rk[len(t.name) + 1:]}") for k, rk in zip(keys, right_on)]
-        return out.with_columns(back).drop(keys)
+        hit = probe.join_asof(right, left_on="__d", right_on="__from", by=kcols, strategy="backward",
+                              check_sortedness=False)
+        ok = (pl.col(hi).is_null() | (pl.col("__d") <= pl.col(hi))) & found
+        hit = hit.filter(ok).select("__r", *kcols, *data_cols)
+        out = f.join(hit, on="__r", how="left", maintain_order="left")
+        return out.with_columns(key_back).drop("__r", *kcols)
 
     # -- aggregates and pairs over the universe (history + batch) ------------------------------------------------
     def universe_columns(self, u: pl.DataFrame) -> pl.DataFrame:
         """Add ``__agg{i}`` and ``__pair.{T}`` columns; ``__counts`` marks the lines aggregates may see."""
         if "__counts" not in u.columns:
             u = u.with_columns(pl.lit(True).alias("__counts"))
+        if not (self.aggregates or self.pairs):
+            return u
         u = u.with_row_index("__u")
+        cols = []
         for agg in self.aggregates:
-            u = u.join(self._aggregate(u, agg), on="__u", how="left")
+            pos, values = self._aggregate(u, agg)
+            out = np.empty(u.height, values.dtype)
+            out[pos] = values  # scatter back to the frame's order (the sweep ran in sorted order)
+            cols.append(pl.Series(f"__agg{agg.index}", out))
         for name in self.pairs:
-            u = u.join(self._pair(u, name), on="__u", how="left").with_columns(
-                pl.col(f"__pair.{name}").fill_null(False))
-        return u.sort("__u").drop("__u")
+            hits = self._pair(u, name)
+            cols.append(pl.col("__u").is_in(hits.implode()).alias(f"__pair.{name}"))
+        return u.with_columns(cols).drop("__u")
 
-    def _aggregate(self, u: pl.DataFrame, agg: ir.Aggregate) -> pl.DataFrame:
+    def _aggregate(self, u: pl.DataFrame, agg: ir.Aggregate) -> tuple[np.ndarray, np.ndarray]:
         keys = [PSEUDO_KEYS.get(k, k) for k in agg.per]
         within = parse_duration(agg.within) if agg.within else None
         flag = pl.col("__counts") & (condition(agg.where) if agg.where is not None else pl.lit(True))
         value = translate(agg.value) if agg.value is not None else pl.lit(0, pl.Int64)
+        order = list(dict.fromkeys([*keys, *ORDER]))
         work = u.select(
-            "__u", *dict.fromkeys([*keys, *ORDER]),
+            "__u", *order,
             pl.col("service_date").cast(pl.Int32).alias("__day"),
             window.window_start_expr(pl.col("service_date"), within).alias("__start"),
             flag.alias("__flag"), value.alias("__value"),
-        ).sort(list(dict.fromkeys([*keys, *ORDER])), nulls_last=True)
+            pl.any_horizontal([pl.col(k).is_null() for k in keys]).alias("__nk"),
+        ).sort(order, nulls_last=True)
         count, total = window.run_sweep(work, keys, "__day", "__start", "__flag", "__value")
-        result = pl.Series(f"__agg{agg.index}", count if agg.kind == "prior_count" else total)
-        # a line whose key is null has no group: its aggregate is 0 (no earlier line shares a null key)
-        null_key = pl.any_horizontal([pl.col(k).is_null() for k in keys])
-        return work.select("__u", null_key.alias("__nk")).with_columns(result).select(
-            "__u", pl.when(pl.col("__nk")).then(pl.lit(0).cast(result.dtype)).otherwise(
-                pl.col(result.name)).alias(result.name))
+        values = count if agg.kind == "prior_count" else total
+        # a line whose key is null has no group: no earlier line shares a null key
+        values = np.where(work["__nk"].to_numpy(), 0, values)
+        return work["__u"].to_numpy(), values
 
-    def _pair(self, u: pl.DataFrame, name: str) -> pl.DataFrame:
-        t = self.rs.table(name)
-        c1, c2 = t.pair
-        tab = self.tables[name].filter(pl.col("modifier_ok").fill_null(0) != 9).select(
-            pl.col(c1).alias("__c1"), pl.col(c2).alias("__c2"), pl.col("modifier_ok").fill_null(0).alias("__mok"))
+    def _pair_table(self, name: str) -> tuple:
+        if name not in self._pair_tables:
+            t = self.rs.table(name)
+            c1, c2 = t.pair
+            tab = self.tables[name].filter(pl.col("modifier_ok").fill_null(0) != 9).select(
+                pl.col(c1).alias("__c1"), pl.col(c2).alias("__c2"),
+                pl.col("modifier_ok").fill_null(0).alias("__mok"))
+            self._pair_tables[name] = (t, tab, tab.select("__c1").unique(), tab.select("__c2").unique())
+        return self._pair_tables[name]
+
+    def _pair(self, u: pl.DataFrame, name: str) -> pl.Series:
+        """Row numbers (``__u``) of the lines for which ``pair(name)`` holds."""
+        t, tab, first, second = self._pair_table(name)
         group = ["claim_id"] if t.pair_within == "claim" else ["member_id", "provider_id", "service_date"]
         lines = u.select("__u", *group, "service_code", "modifier", "__counts")
-        # candidates: lines whose code is some pair's code_2
-        cand = lines.join(tab.select("__c2").unique(), left_on="service_code", right_on="__c2", how="semi")
-        others = lines.filter(pl.col("__counts")).join(tab.select("__c1").unique(), left_on="service_code",
-                                                       right_on="__c1", how="semi")
+        # candidates: lines whose code is some pair's code_2, and counted lines whose code is some code_1
+        cand = lines.join(second, left_on="service_code", right_on="__c2", how="semi")
+        if cand.height == 0:
+            return pl.Series("__u", [], pl.UInt32)
+        others = lines.filter(pl.col("__counts")).join(first, left_on="service_code", right_on="__c1", how="semi")
         pairs = cand.join(others.select(pl.col("__u").alias("__o"), *group, pl.col("service_code").alias("__oc")),
                           on=group, how="inner").filter(pl.col("__u") != pl.col("__o"))
         hits = pairs.join(tab, left_on=["__oc", "service_code"], right_on=["__c1", "__c2"], how="inner")
         bypass = [str(m) for m in self.rs.bypass_modifiers]
         hits = hits.filter(~((pl.col("__mok") == 1) & pl.col("modifier").is_in(bypass).fill_null(False)))
-        return hits.select("__u").unique().with_columns(pl.lit(True).alias(f"__pair.{name}"))
+        return hits["__u"].unique()
 
     # -- rules ---------------------------------------------------------------------------------------------------
     def apply_rules(self, f: pl.DataFrame) -> pl.DataFrame:
-        f = f.with_columns(
+        """The rules in order, one ``with_columns`` each, as one lazy plan collected once."""
+        lf = f.lazy().with_columns(
             pl.col("quantity").cast(pl.Int64).alias("allowed_quantity"),
             pl.col("billed_amount").cast(pl.Int64).alias("allowed_amount"),
             pl.lit(False).alias("__denied"), pl.lit(False).alias("__pended"), pl.lit(False).alias("__adjusted"),
@@ -304,7 +326,7 @@ class PolarsRuleset:
             fired, eff = f"__fired{i}", f"__eff{i}"
             member = r.liability == "member"
             if r.action in ("deny", "pend", "flag"):
-                f = f.with_columns(cond.alias(fired))
+                lf = lf.with_columns(cond.alias(fired))
                 fire = pl.col(fired)
                 effect = pl.when(fire).then(aa).otherwise(0) if r.action == "deny" else pl.lit(0, pl.Int64)
                 upd = [effect.alias(eff)]
@@ -316,12 +338,12 @@ class PolarsRuleset:
                     upd.append((pl.col("__pended") | fire).alias("__pended"))
                 if member and r.action == "deny":
                     upd.append((pl.col("__member_red") + effect).alias("__member_red"))
-                f = f.with_columns(upd)
+                lf = lf.with_columns(upd)
             elif r.action in ("limit_quantity", "cap_amount"):
-                v = pl.max_horizontal(amount(r.value), pl.lit(0, pl.Int64))
-                v = pl.when(amount(r.value).is_null()).then(None).otherwise(v)
+                raw = amount(r.value)
+                v = pl.when(raw.is_null()).then(None).otherwise(pl.max_horizontal(raw, pl.lit(0, pl.Int64)))
                 cur = aq if r.action == "limit_quantity" else aa
-                f = f.with_columns(v.alias("__v")).with_columns(
+                lf = lf.with_columns(v.alias("__v")).with_columns(
                     (cond & pl.col("__v").is_not_null() & (pl.col("__v") < cur)).fill_null(False).alias(fired))
                 fire, v = pl.col(fired), pl.col("__v")
                 if r.action == "limit_quantity":
@@ -340,43 +362,56 @@ class PolarsRuleset:
                            (pl.col("__adjusted") | fire).alias("__adjusted")]
                 if member:
                     upd.append((pl.col("__member_red") + effect).alias("__member_red"))
-                f = f.with_columns(upd).drop("__v")
+                lf = lf.with_columns(upd).drop("__v")
             else:  # set
-                f = f.with_columns(cond.alias(fired))
-                f = f.with_columns([pl.when(pl.col(fired)).then(translate(e)).otherwise(pl.col(fld)).alias(fld)
-                                    for fld, e in r.sets])
-        return f
+                lf = lf.with_columns(cond.alias(fired))
+                lf = lf.with_columns([pl.when(pl.col(fired)).then(translate(e)).otherwise(pl.col(fld)).alias(fld)
+                                      for fld, e in r.sets])
+        return lf.collect()
+
+    def meta(self) -> pl.DataFrame:
+        """One row per reported rule: the constant columns of its findings."""
+        if self._meta is None:
+            rows = []
+            for i, r in self.reported:
+                en, fa = self.code(r.reason)
+                rows.append({"__i": i, "ruleset": self.rs.id, "rule_id": r.id, "reason_code": r.reason,
+                             "action": r.action, "liability": r.liability, "message": en, "message_fa": fa,
+                             "__seq": semantics.SEQ_RULES + i, "__sev0": semantics.SEVERITY[r.action]})
+            self._meta = pl.DataFrame(rows, schema_overrides={"__i": pl.Int32, "__seq": pl.Int64,
+                                                              "__sev0": pl.Int64})
+        return self._meta
 
     def findings(self, f: pl.DataFrame) -> pl.DataFrame:
-        """One row per fired rule (not `set`), in line then rule order."""
-        parts = []
-        for i, r in enumerate(self.rs.rules):
-            if r.action == "set":
-                continue
-            code = self.code(r.reason)
-            sev = semantics.SEVERITY[r.action]
-            sev_expr = pl.lit(sev, pl.Int64)
-            if r.action == "limit_quantity":  # a limit to 0 denies the line
-                sev_expr = pl.col(f"__sev{i}")
-            parts.append(f.filter(pl.col(f"__fired{i}")).select(
-                "claim_id", "line_no",
-                pl.lit(self.rs.id).alias("ruleset"), pl.lit(r.id).alias("rule_id"),
-                pl.lit(r.reason).alias("reason_code"), pl.lit(r.action).alias("action"),
-                pl.col(f"__eff{i}").cast(pl.Int64).alias("amount_effect"),
-                pl.lit(r.liability).alias("liability"),
-                pl.lit(code[0]).alias("message"), pl.lit(code[1]).alias("message_fa"),
-                pl.lit(semantics.SEQ_RULES + i, pl.Int64).alias("__seq"), sev_expr.cast(pl.Int64).alias("__sev"),
-            ))
-        if not parts:
+        """One row per fired rule (not `set`), in line then rule order: built from a narrow integer frame."""
+        if not self.reported:
             return pl.DataFrame(schema=FINDING_SCHEMA)
-        return pl.concat(parts).sort(["claim_id", "line_no", "__seq"])
+        parts = []
+        for i, r in self.reported:
+            sev = pl.col(f"__sev{i}") if r.action == "limit_quantity" else pl.lit(None, pl.Int64)
+            parts.append(f.lazy().with_row_index("__row").filter(pl.col(f"__fired{i}")).select(
+                "__row", pl.lit(i, pl.Int32).alias("__i"), pl.col(f"__eff{i}").cast(pl.Int64).alias("amount_effect"),
+                sev.cast(pl.Int64).alias("__sevd")))
+        long = pl.concat(parts).collect()
+        ids = f.select("claim_id", "line_no")[long["__row"]]
+        out = pl.concat([ids, long], how="horizontal").join(self.meta(), on="__i", how="left", maintain_order="left")
+        out = out.with_columns(pl.coalesce("__sevd", "__sev0").alias("__sev"))
+        return out.select(list(FINDING_SCHEMA)).sort(["claim_id", "line_no", "__seq"])
 
-    def rules_list(self, f: pl.DataFrame) -> pl.Expr:
-        fired = [pl.when(pl.col(f"__fired{i}")).then(pl.lit(f"{self.rs.id}:{r.id}")).otherwise(None)
-                 for i, r in enumerate(self.rs.rules) if r.action != "set"]
-        if not fired:
-            return pl.lit([], pl.List(pl.String))
-        return pl.concat_list(fired).list.drop_nulls()
+    def rules_list(self, f: pl.DataFrame) -> pl.Series:
+        """The fired rules of each line, qualified: a bitmask per line, decoded once per distinct mask."""
+        names = [f"{self.rs.id}:{r.id}" for _, r in self.reported]
+        if not names:
+            return pl.Series("rules", [[]] * f.height, pl.List(pl.String))
+        chunks = [self.reported[k:k + 63] for k in range(0, len(self.reported), 63)]
+        masks = f.select([pl.sum_horizontal([pl.col(f"__fired{i}").cast(pl.Int64) * (1 << b)
+                                             for b, (i, _) in enumerate(chunk)]).alias(f"__m{c}")
+                          for c, chunk in enumerate(chunks)])
+        distinct = masks.unique(maintain_order=True)
+        decoded = [[f"{self.rs.id}:{r.id}" for c, chunk in enumerate(chunks)
+                    for b, (_, r) in enumerate(chunk) if row[c] >> b & 1] for row in distinct.iter_rows()]
+        table = distinct.with_columns(pl.Series("rules", decoded, pl.List(pl.String)))
+        return masks.join(table, on=masks.columns, how="left", maintain_order="left")["rules"]
 
     def code(self, reason: str) -> tuple[str, str]:
         if reason in self.codes:
@@ -396,10 +431,10 @@ class PolarsRuleset:
             universe = batch
         universe = self.prepare(universe)
         universe = self.universe_columns(universe)
-        f = universe.filter(~pl.col("__hist"))
+        f = universe.filter(~pl.col("__hist")) if universe.height != lines.height else universe
         f = self.apply_rules(f)
         findings = self.findings(f)
-        f = f.with_columns(self.rules_list(f).alias("rules"))
+        f = f.with_columns(self.rules_list(f))
         return f, findings
 
 
