@@ -129,7 +129,7 @@ def test_backends_agree_on_rulesets(rs, rows, hist):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rs", RULESETS)
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @GIVEN
 def test_backends_agree_long(rs, rows, hist):
     compare(rs, rows, hist)
