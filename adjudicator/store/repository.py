@@ -460,7 +460,7 @@ class Store:
 
     # --- point of service -------------------------------------------------------------------------------------
 
-    def record_check(self, provider_id: str, member_id: str, claim_id: str | None, asked_at: datetime,
+    def record_check(self, provider_id: str | None, member_id: str | None, claim_id: str | None, asked_at: datetime,
                      answer: dict[str, Any]) -> None:
         """Audit one point-of-service check: which provider asked about which member, when, and the answer."""
         try:

@@ -302,6 +302,8 @@ def test_point_of_service_checks_are_audited(store):
     assert audit["asked_at"].to_list() == [datetime(2025, 6, 1, 7, 0), T0]
     assert '"on": "2025-06-01"' in audit["answer"][0]
     assert store.checks(provider_id="P2").height == 1
+    store.record_check(None, None, None, T0, {"errors": ["no provider"]})  # a malformed claim is audited too
+    assert store.checks().height == 3
     with pytest.raises(StoreError, match="not JSON"):
         store.record_check("P1", "m", None, T0, {"x": object()})
 
