@@ -31,16 +31,6 @@ def as_array(series: pl.Series, dtype) -> np.ndarray:
     return arr
 
 
-def _is_national_code_like(s: pl.Series) -> bool:
-    s = s.drop_nulls()
-    if s.len() == 0:
-        return True
-    lens = s.str.len_bytes()
-    if lens.min() != 10 or lens.max() != 10:
-        return False
-    return s.str.contains(r"^[0-9]{10}$").all()
-
-
 def _vocab(*series: pl.Series) -> list[str]:
     parts = [s.cast(pl.String).drop_nulls().unique() for s in series if s is not None]
     if not parts:
@@ -120,18 +110,22 @@ def build_index(coverage: pl.DataFrame, members: pl.DataFrame | None) -> Coverag
     """Build the index from contract frames (coverage and members as in schema.COVERAGE / schema.MEMBERS)."""
     if members is None:
         members = pl.DataFrame(schema={"member_id": pl.String, "death_date": pl.Date})
-    numeric = _is_national_code_like(coverage["member_id"]) and _is_national_code_like(members["member_id"])
+    # parse once: the registry is numeric when every non-null id gave a key
+    cov_keys = member_keys(coverage["member_id"], True, None)
+    mem_keys = member_keys(members["member_id"], True, None)
+    numeric = ((cov_keys >= 0).sum() == coverage["member_id"].count()
+               and (mem_keys >= 0).sum() == members["member_id"].count())
     id_vocab = None
     if not numeric:
         ids = _vocab(coverage["member_id"], members["member_id"])
         id_vocab = pl.DataFrame({"member_id": ids, "key": np.arange(len(ids), dtype=np.int64)},
                                 schema={"member_id": pl.String, "key": pl.Int64})
-    cov_keys = member_keys(coverage["member_id"], numeric, id_vocab)
-    mem_keys = member_keys(members["member_id"], numeric, id_vocab)
+        cov_keys = member_keys(coverage["member_id"], numeric, id_vocab)
+        mem_keys = member_keys(members["member_id"], numeric, id_vocab)
 
     size = K.table_size(len(cov_keys) + len(mem_keys))
     tkeys = np.full(size, K.EMPTY, np.int64)
-    tvals = np.full(size, -1, np.int64)
+    tvals = np.full(size, -1, np.int32)
     cov_ids, n_ids = K.assign_ids(cov_keys, tkeys, tvals, 0)
     mem_ids, n_ids = K.assign_ids(mem_keys, tkeys, tvals, n_ids)
 
@@ -176,9 +170,10 @@ def build_index(coverage: pl.DataFrame, members: pl.DataFrame | None) -> Coverag
         K.F_FUND: encode(col("fund"), funds),
         K.F_STATUS: encode(status_s, statuses),
     }
-    sp = np.empty((coverage.height, K.NF), np.int32)
+    columns = np.empty((K.NF, coverage.height), np.int32)
     for f, values in fields.items():
-        sp[:, f] = values[perm]
+        columns[f] = values
+    sp = K.pack_rows(columns, perm)
     return CoverageIndex(
         numeric_ids=numeric, id_vocab=id_vocab, tkeys=tkeys, tvals=tvals, n_members=int(n_ids), mem=mem, sp=sp,
         insurers=insurers, funds=funds, plans=plans, statuses=statuses,

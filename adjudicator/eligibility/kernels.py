@@ -42,10 +42,23 @@ def _mix(k):
 
 
 def table_size(n: int) -> int:
+    """A power of two above n, the most keys the table can receive (distinct members are usually far fewer)."""
     size = 1024
-    while size < 2 * n:
+    while size <= n:
         size *= 2
     return size
+
+
+@njit(cache=True)
+def pack_rows(columns, perm):
+    """rows[j, f] = columns[f, perm[j]]: field columns to packed rows in CSR order, in one pass."""
+    nf, n = columns.shape
+    rows = np.empty((n, nf), np.int32)
+    for j in range(n):
+        p = perm[j]
+        for f in range(nf):
+            rows[j, f] = columns[f, p]
+    return rows
 
 
 @njit(cache=True)
