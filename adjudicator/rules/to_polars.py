@@ -164,6 +164,16 @@ def amount(e) -> pl.Expr:
     return v.cast(pl.Float64).floor().cast(pl.Int64) if semantics.may_be_float(e) else v.cast(pl.Int64)
 
 
+def with_order(u: pl.DataFrame) -> pl.DataFrame:
+    """``__ord``: the total order (service_date, claim_id, line_no) as one integer, computed once."""
+    if "__ord" in u.columns:
+        return u
+    perm = u.select(pl.arg_sort_by(ORDER)).to_series().to_numpy()
+    ordinal = np.empty(u.height, np.int64)
+    ordinal[perm] = np.arange(u.height)
+    return u.with_columns(pl.Series("__ord", ordinal))
+
+
 # --- the compiled ruleset -----------------------------------------------------------------------------------------
 
 CLAIM_FIELDS = ("claim.line_count", "claim.total_billed", "claim.codes", "claim.length_of_stay")
@@ -253,6 +263,8 @@ class PolarsRuleset:
         if not (self.aggregates or self.pairs):
             return u
         u = u.with_row_index("__u")
+        if self.aggregates:
+            u = with_order(u)
         cols = []
         for agg in self.aggregates:
             pos, values = self._aggregate(u, agg)
@@ -262,21 +274,24 @@ class PolarsRuleset:
         for name in self.pairs:
             hits = self._pair(u, name)
             cols.append(pl.col("__u").is_in(hits.implode()).alias(f"__pair.{name}"))
-        return u.with_columns(cols).drop("__u")
+        return u.with_columns(cols).drop("__u", "__ord", strict=False)
 
     def _aggregate(self, u: pl.DataFrame, agg: ir.Aggregate) -> tuple[np.ndarray, np.ndarray]:
         keys = [PSEUDO_KEYS.get(k, k) for k in agg.per]
         within = parse_duration(agg.within) if agg.within else None
+        u = with_order(u)
         flag = pl.col("__counts") & (condition(agg.where) if agg.where is not None else pl.lit(True))
         value = translate(agg.value) if agg.value is not None else pl.lit(0, pl.Int64)
-        order = list(dict.fromkeys([*keys, *ORDER]))
+        # sort by a hash of the key first: string keys are compared only when two hashes tie, so the grouping
+        # stays exact while the sort runs on integers
         work = u.select(
-            "__u", *order,
+            "__u", *keys, "__ord",
+            pl.struct(keys).hash(7).alias("__kh"),
             pl.col("service_date").cast(pl.Int32).alias("__day"),
             window.window_start_expr(pl.col("service_date"), within).alias("__start"),
             flag.alias("__flag"), value.alias("__value"),
             pl.any_horizontal([pl.col(k).is_null() for k in keys]).alias("__nk"),
-        ).sort(order, nulls_last=True)
+        ).sort(["__kh", *keys, "__ord"], nulls_last=True)
         count, total = window.run_sweep(work, keys, "__day", "__start", "__flag", "__value")
         values = count if agg.kind == "prior_count" else total
         # a line whose key is null has no group: no earlier line shares a null key
@@ -297,14 +312,19 @@ class PolarsRuleset:
         """Row numbers (``__u``) of the lines for which ``pair(name)`` holds."""
         t, tab, first, second = self._pair_table(name)
         group = ["claim_id"] if t.pair_within == "claim" else ["member_id", "provider_id", "service_date"]
-        lines = u.select("__u", *group, "service_code", "modifier", "__counts")
+        lines = u.select("__u", *group, "service_code", "modifier", "__counts",
+                         pl.struct(group).hash(11).alias("__gh"))
         # candidates: lines whose code is some pair's code_2, and counted lines whose code is some code_1
         cand = lines.join(second, left_on="service_code", right_on="__c2", how="semi")
         if cand.height == 0:
             return pl.Series("__u", [], pl.UInt32)
         others = lines.filter(pl.col("__counts")).join(first, left_on="service_code", right_on="__c1", how="semi")
-        pairs = cand.join(others.select(pl.col("__u").alias("__o"), *group, pl.col("service_code").alias("__oc")),
-                          on=group, how="inner").filter(pl.col("__u") != pl.col("__o"))
+        # join on the group's hash, then confirm the real group columns (exact, and the join runs on integers)
+        pairs = cand.join(others.select(pl.col("__u").alias("__o"), "__gh", *[pl.col(g).alias(f"__o.{g}")
+                                                                             for g in group],
+                                        pl.col("service_code").alias("__oc")), on="__gh", how="inner")
+        same = pl.all_horizontal([pl.col(g) == pl.col(f"__o.{g}") for g in group])
+        pairs = pairs.filter(same & (pl.col("__u") != pl.col("__o")))
         hits = pairs.join(tab, left_on=["__oc", "service_code"], right_on=["__c1", "__c2"], how="inner")
         bypass = [str(m) for m in self.rs.bypass_modifiers]
         hits = hits.filter(~((pl.col("__mok") == 1) & pl.col("modifier").is_in(bypass).fill_null(False)))
