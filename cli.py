@@ -398,7 +398,7 @@ def demo(out_dir, n_lines, n_members, store):
     click.echo("anomaly detection against the ground truth:")
     for r in scores.iter_rows(named=True):
         click.echo(f"  {r['anomaly']:<26} expected {r['expected']:>6,}  detected {r['true_positives']:>6,}  "
-                   f"precision {r['precision']:.3f}  recall {r['recall']:.3f}")
+                   f"precision {_ratio(r['precision'])}  recall {_ratio(r['recall'])}")
     click.echo(f"results in {out_dir}/results/")
 
 
@@ -410,7 +410,11 @@ def score(truth, results):
     from adjudicator.api import score_run
     for r in score_run(truth, results).iter_rows(named=True):
         click.echo(f"{r['anomaly']:<26} expected {r['expected']:>6,}  detected {r['detected']:>6,}  "
-                   f"tp {r['true_positives']:>6,}  precision {r['precision']:.3f}  recall {r['recall']:.3f}")
+                   f"tp {r['true_positives']:>6,}  precision {_ratio(r['precision'])}  recall {_ratio(r['recall'])}")
+
+
+def _ratio(v) -> str:
+    return "  n/a" if v is None else f"{v:.3f}"
 
 
 if __name__ == "__main__":

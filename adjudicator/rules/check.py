@@ -50,13 +50,35 @@ class Env:
 
 def rewrite_percentages(text: str) -> str:
     """``30%`` → ``__rate__(3000)`` outside string literals (the loader's one textual rewrite)."""
-    out, last = [], 0
+    return rewrite_with_shifts(text)[0]
+
+
+def rewrite_with_shifts(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """The rewritten text and, per replacement, (0-based position in the new text, characters added), so that a
+    column in the rewritten text can be mapped back to the author's column."""
+    out, shifts, last, pos = [], [], 0, 0
+
+    def sub(chunk: str) -> None:
+        nonlocal pos
+        prev = 0
+        for m in PCT.finditer(chunk):
+            out.append(chunk[prev:m.start()])
+            pos += m.start() - prev
+            rep = _pct(m)
+            shifts.append((pos, len(rep) - len(m.group(0))))
+            out.append(rep)
+            pos += len(rep)
+            prev = m.end()
+        out.append(chunk[prev:])
+        pos += len(chunk) - prev
+
     for m in STRING.finditer(text):
-        out.append(PCT.sub(_pct, text[last:m.start()]))
+        sub(text[last:m.start()])
         out.append(m.group(0))
+        pos += len(m.group(0))
         last = m.end()
-    out.append(PCT.sub(_pct, text[last:]))
-    return "".join(out)
+    sub(text[last:])
+    return "".join(out), shifts
 
 
 def _pct(m: re.Match) -> str:
@@ -85,6 +107,8 @@ class ExprChecker:
 
     def __init__(self, env: Env, file: str, line: int, col: int, context: str, diags: list[Diagnostic]):
         self.env, self.file, self.line, self.col, self.context, self.diags = env, file, line, col, context, diags
+        self.shifts: list[tuple[int, int]] = []
+        self.lead = 0
 
     # -- entry -------------------------------------------------------------------------------------------------
     def check(self, text, want: str | None = None) -> tuple[ir.Expr | None, T | None]:
@@ -97,7 +121,9 @@ class ExprChecker:
         if text is None:
             return ir.Lit(value=None), T(NULL)
         try:
-            src = rewrite_percentages(str(text)).strip()
+            raw, self.shifts = rewrite_with_shifts(str(text))
+            src = raw.strip()
+            self.lead = len(raw) - len(raw.lstrip())
         except ValueError as e:  # a percentage finer than a basis point
             self.err(1, 1, "E110", f"{e} {self.context}")
             return None, None
@@ -115,8 +141,12 @@ class ExprChecker:
         self.diags.append(Diagnostic(self.file, self.line + lineno - 1, self.col + col, code, msg, hint))
 
     def at(self, node: ast.AST, code: str, msg: str, hint: str | None = None) -> None:
-        # col_offset is 0-based and self.col is the value's column − 1: add 1 for a 1-based column
-        self.err(getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, code, msg, hint)
+        # col_offset is 0-based in the rewritten, stripped text and self.col is the value's column − 1
+        lineno, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
+        if lineno == 1:
+            col += self.lead
+            col -= sum(added for start, added in self.shifts if start < col)
+        self.err(lineno, col + 1, code, msg, hint)
 
     # -- nodes -------------------------------------------------------------------------------------------------
     def expr(self, n: ast.AST) -> tuple[ir.Expr | None, T | None]:  # noqa: C901 - one dispatch on node kinds
@@ -410,6 +440,7 @@ class ExprChecker:
         inner = Env(self.env.fields, self.env.tables, self.env.pair_tables, self.env.params, self.env.set_later,
                     allow_aggregates=False, submitted_only=True, set_fields=self.env.set_fields)
         sub = ExprChecker(inner, self.file, self.line, self.col, self.context, self.diags)
+        sub.shifts, sub.lead = self.shifts, self.lead
         if kind == "prior_sum":
             value, vt = sub.expr(n.args[0])
             if value is None:
