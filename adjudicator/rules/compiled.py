@@ -66,7 +66,7 @@ class Ruleset:
         keep = ["claim_id", "line_no", *self.output_columns()]
         if backend == "polars":
             lines, findings = self.polars.evaluate(frame, history)
-            return lines.select(keep).sort("claim_id", "line_no"), findings
+            return lines.select(keep).sort("claim_id", "line_no"), findings.sort(["claim_id", "line_no", "__seq"])
         return self._evaluate_python(frame, history, keep)
 
     def _evaluate_python(self, frame, history, keep):

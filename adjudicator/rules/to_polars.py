@@ -164,16 +164,6 @@ def amount(e) -> pl.Expr:
     return v.cast(pl.Float64).floor().cast(pl.Int64) if semantics.may_be_float(e) else v.cast(pl.Int64)
 
 
-def with_order(u: pl.DataFrame) -> pl.DataFrame:
-    """``__ord``: the total order (service_date, claim_id, line_no) as one integer, computed once."""
-    if "__ord" in u.columns:
-        return u
-    perm = u.select(pl.arg_sort_by(ORDER)).to_series().to_numpy()
-    ordinal = np.empty(u.height, np.int64)
-    ordinal[perm] = np.arange(u.height)
-    return u.with_columns(pl.Series("__ord", ordinal))
-
-
 # --- the compiled ruleset -----------------------------------------------------------------------------------------
 
 CLAIM_FIELDS = ("claim.line_count", "claim.total_billed", "claim.codes", "claim.length_of_stay")
@@ -195,6 +185,9 @@ class PolarsRuleset:
         self.reads = {n.column for _, e in semantics.rule_exprs(self.rs) for n in semantics.walk(e)
                       if isinstance(n, ir.Name)}
         self.reported = [(i, r) for i, r in enumerate(self.rs.rules) if r.action != "set"]
+        b = self.rs.benefits
+        pers = [a.per for a in self.aggregates] + [d.per for d in b.deductible] + [c.per for c in b.caps]
+        self.needs_benefit_year = any("benefit_year" in p for p in pers)
         self._pair_tables: dict[str, tuple] = {}
         self._meta = None
 
@@ -219,7 +212,8 @@ class PolarsRuleset:
                     pl.max_horizontal(stay.dt.total_days().cast(pl.Int64), pl.lit(1)))
             else:
                 adds["claim.length_of_stay"] = pl.lit(None, pl.Int64)
-        adds["__benefit_year"] = dates.jalali_year_expr(pl.col("service_date")).cast(pl.Int64)
+        if self.needs_benefit_year:
+            adds["__benefit_year"] = dates.jalali_year_expr(pl.col("service_date")).cast(pl.Int64)
         f = f.with_columns(**adds)
         for t in self.rs.tables:
             if not t.pair:
@@ -263,8 +257,6 @@ class PolarsRuleset:
         if not (self.aggregates or self.pairs):
             return u
         u = u.with_row_index("__u")
-        if self.aggregates:
-            u = with_order(u)
         cols = []
         for agg in self.aggregates:
             pos, values = self._aggregate(u, agg)
@@ -274,24 +266,24 @@ class PolarsRuleset:
         for name in self.pairs:
             hits = self._pair(u, name)
             cols.append(pl.col("__u").is_in(hits.implode()).alias(f"__pair.{name}"))
-        return u.with_columns(cols).drop("__u", "__ord", strict=False)
+        return u.with_columns(cols).drop("__u")
 
     def _aggregate(self, u: pl.DataFrame, agg: ir.Aggregate) -> tuple[np.ndarray, np.ndarray]:
         keys = [PSEUDO_KEYS.get(k, k) for k in agg.per]
         within = parse_duration(agg.within) if agg.within else None
-        u = with_order(u)
         flag = pl.col("__counts") & (condition(agg.where) if agg.where is not None else pl.lit(True))
         value = translate(agg.value) if agg.value is not None else pl.lit(0, pl.Int64)
-        # sort by a hash of the key first: string keys are compared only when two hashes tie, so the grouping
-        # stays exact while the sort runs on integers
+        # sort by a hash of the key first: string keys (and the total order's claim_id) are compared only when
+        # the integers before them tie, so the grouping stays exact while the sort runs mostly on integers
+        order = list(dict.fromkeys([*keys, *ORDER]))
         work = u.select(
-            "__u", *keys, "__ord",
+            "__u", *order,
             pl.struct(keys).hash(7).alias("__kh"),
             pl.col("service_date").cast(pl.Int32).alias("__day"),
             window.window_start_expr(pl.col("service_date"), within).alias("__start"),
             flag.alias("__flag"), value.alias("__value"),
             pl.any_horizontal([pl.col(k).is_null() for k in keys]).alias("__nk"),
-        ).sort(["__kh", *keys, "__ord"], nulls_last=True)
+        ).sort(["__kh", *order])
         count, total = window.run_sweep(work, keys, "__day", "__start", "__flag", "__value")
         values = count if agg.kind == "prior_count" else total
         # a line whose key is null has no group: no earlier line shares a null key
@@ -412,11 +404,11 @@ class PolarsRuleset:
             parts.append(f.lazy().with_row_index("__row").filter(pl.col(f"__fired{i}")).select(
                 "__row", pl.lit(i, pl.Int32).alias("__i"), pl.col(f"__eff{i}").cast(pl.Int64).alias("amount_effect"),
                 sev.cast(pl.Int64).alias("__sevd")))
-        long = pl.concat(parts).collect()
+        long = pl.concat(parts).collect().sort("__row", "__i")  # line order, then rule order: integers only
         ids = f.select("claim_id", "line_no")[long["__row"]]
         out = pl.concat([ids, long], how="horizontal").join(self.meta(), on="__i", how="left", maintain_order="left")
         out = out.with_columns(pl.coalesce("__sevd", "__sev0").alias("__sev"))
-        return out.select(list(FINDING_SCHEMA)).sort(["claim_id", "line_no", "__seq"])
+        return out.select(list(FINDING_SCHEMA))
 
     def rules_list(self, f: pl.DataFrame) -> pl.Series:
         """The fired rules of each line, qualified: a bitmask per line, decoded once per distinct mask."""
