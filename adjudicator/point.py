@@ -169,15 +169,29 @@ class _Benefits:
                 acc.cap[c] = acc.cap.get(c, 0) + paid
 
 
+class _Rows:
+    """Reference rows by id, kept as columns (a million members cost lists, not a million dicts)."""
+
+    def __init__(self, frame, key: str, prefix: str):
+        frame = frame.unique(key, keep="first", maintain_order=True)
+        self.pos = dict(zip(frame[key].to_list(), range(frame.height)))
+        self.names = [f"{prefix}.{c}" for c in frame.columns]
+        self.cols = [frame[c].to_list() for c in frame.columns]
+
+    def get(self, key, default=None) -> dict:
+        i = self.pos.get(key)
+        if i is None:
+            return default if default is not None else {}
+        return {name: col[i] for name, col in zip(self.names, self.cols)}
+
+
 class PointEngine:
     """In-memory indexes for one-claim checks; built from an Engine and an optional history frame."""
 
     def __init__(self, engine, history=None):
         self.engine = engine
-        self.members = {r["member_id"]: {f"member.{k}": v for k, v in r.items() if k != "member_id"} | {
-            "member.member_id": r["member_id"]} for r in engine.members.unique("member_id", keep="first").to_dicts()}
-        self.providers = {r["provider_id"]: {f"provider.{k}": v for k, v in r.items() if k != "provider_id"}
-                          for r in engine.providers.unique("provider_id", keep="first").to_dicts()}
+        self.members = _Rows(engine.members, "member_id", "member")
+        self.providers = _Rows(engine.providers, "provider_id", "provider")
         self.elig = MemberIndex(engine.coverage_index)
         self.ovl = OverlapIndex(engine.overlaps.overlaps)
         self.basic = [r for r in engine.rulesets if r.kind == "basic"]
