@@ -18,6 +18,12 @@ def adjudicate(claims, *, rulesets, members=None, coverage=None, providers=None,
     return Engine(rulesets, members=members, coverage=coverage, providers=providers, store=store).adjudicate(claims)
 
 
+def check(claim, *, rulesets, members=None, coverage=None, providers=None, store=None):
+    """One-shot point-of-service check (builds an Engine: keep an ``Engine`` and call ``engine.check`` instead
+    when checking more than one claim)."""
+    return Engine(rulesets, members=members, coverage=coverage, providers=providers, store=store).check(claim)
+
+
 __all__ = [
     "AdjudicatorError",
     "Diagnostic",
@@ -29,5 +35,6 @@ __all__ = [
     "RulesetError",
     "StoreError",
     "adjudicate",
+    "check",
     "load_ruleset",
 ]
