@@ -11,6 +11,7 @@ next check sees it. No polars call happens on this path.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,11 +60,19 @@ def claim_decision(decisions: list[str]) -> str:
     return "partial"
 
 
+_PY_TYPE = {col: (dt.date if typ == schema.pl.Date else int if col in INT_COLS else list
+                  if typ == schema.pl.List(schema.pl.String) else str) for col, typ in schema.CLAIM_LINES.items()}
+
+
 def normalise(row: dict) -> tuple[dict | None, list[str]]:
     """A claim-line dict with contract types, or the problems that keep it out (the batch validation's rules)."""
     out, errors = {}, []
     for col, typ in schema.CLAIM_LINES.items():
         v = row.get(col)
+        want = _PY_TYPE[col]
+        if v is not None and type(v) is want and (want is not str or v.strip()):  # already typed: keep
+            out[col] = v
+            continue
         if isinstance(v, str) and v.strip() == "":
             v = None
         if v is None:
@@ -89,7 +98,7 @@ def normalise(row: dict) -> tuple[dict | None, list[str]]:
             errors.append(f"{col}: {e}")
             v = None
         out[col] = v
-    if out.get("member_id") is not None and not national_code.is_valid(out["member_id"]):
+    if out.get("member_id") is not None and not _valid_code(out["member_id"]):
         errors.append(f"member_id: bad national code: {national_code.why_invalid(out['member_id'])}")
     if out.get("setting") is not None and out["setting"] not in schema.SETTINGS:
         errors.append(f"setting: unknown setting {out['setting']!r}")
@@ -99,6 +108,11 @@ def normalise(row: dict) -> tuple[dict | None, list[str]]:
     elif out["submission"] != "original" and out.get("replaces_claim_id") is None:
         errors.append("replaces_claim_id: required for a replacement or void")
     return (None, errors) if errors else (out, [])
+
+
+@functools.lru_cache(maxsize=65536)
+def _valid_code(code: str) -> bool:
+    return national_code.is_valid(code)
 
 
 class _Accumulators:
@@ -201,6 +215,11 @@ class PointEngine:
             gen = Gen()
             self.scope[rs.ref] = compile_function("scope", [f"return {gen.cond(rs.ir.scope)}"], gen)[0]
         self.index = {rs.ref: rs.python.new_index() for rs in self.basic + self.supp}
+        # frequency-style limits (an aggregate compared with a literal), found once per ruleset
+        self.limits = {rs.ref: [(r.id, f"__agg{n.left.index}", n.right.value) for r in rs.ir.rules
+                                for n in semantics.walk(r.when)
+                                if isinstance(n, ir.Compare) and isinstance(n.left, ir.Aggregate)
+                                and isinstance(n.right, ir.Lit)] for rs in self.basic + self.supp}
         self.benefits = {rs.ref: _Benefits(rs) for rs in self.basic + self.supp}
         self.acc = {rs.ref: _Accumulators() for rs in self.basic + self.supp}
         self.dups: dict[tuple, list[tuple]] = {}
@@ -258,14 +277,18 @@ class PointEngine:
                 bn.record(self.acc[rs.ref], ded, caps, (result.get("deductible_applied") or 0) if basic else 0,
                           result.get("insurer_paid" if basic else "supplementary_paid") or 0)
 
-    def _base(self, row: dict) -> dict:
+    def _base(self, row: dict, cache: dict | None = None) -> dict:
         L = dict(row)
         L.update(self.members.get(row["member_id"], {}))
         L.update(self.providers.get(row["provider_id"], {}))
-        e = self.elig.lookup(row["member_id"], row["insurer_id"], row.get("supplementary_insurer_id"),
-                             row["service_date"])
-        L["__elig"] = e.pop("findings")
+        key = (row["member_id"], row["insurer_id"], row.get("supplementary_insurer_id"), row["service_date"])
+        e = cache.get(key) if cache is not None else None
+        if e is None:  # the lines of one claim usually share member, insurers and date: look them up once
+            e = self.elig.lookup(*key)
+            if cache is not None:
+                cache[key] = e
         L.update(e)
+        L["__elig"] = L.pop("findings")
         return L
 
     # -- check ---------------------------------------------------------------------------------------------------
@@ -282,7 +305,8 @@ class PointEngine:
             return Decision(claim_id, [], [], [], errors)
         good.sort(key=lambda r: (r["service_date"], r["claim_id"], r["line_no"]))
         facts = claim_facts(good)
-        staged = [self._stages(row) for row in good]
+        cache: dict = {}
+        staged = [self._stages(row, cache) for row in good]
         picked = [self._select(L) for L, _ in staged]
         results, findings, counters, commit = [], [], [], []
         # rules: each ruleset sees this claim's counted lines besides the history (rolled back afterwards)
@@ -319,9 +343,9 @@ class PointEngine:
         results.sort(key=lambda r: r["line_no"])
         return Decision(claim_id, results, findings, counters, errors, commit)
 
-    def _stages(self, row: dict) -> tuple[dict, dict]:
+    def _stages(self, row: dict, cache: dict | None = None) -> tuple[dict, dict]:
         """Engine findings before the edits: submission, eligibility, overlap, duplicates."""
-        L = self._base(row)
+        L = self._base(row, cache)
         f = [("ELIG",) + tuple(x) for x in L.pop("__elig")]
         if row["submission"] == "void":
             f.append(("DUP", "DUP.VOID", "VOIDED", "deny", "provider"))
@@ -430,12 +454,9 @@ class PointEngine:
     def _counters(self, rs, P, out, excess) -> dict:
         """What a clerk needs: aggregate values used by the rules, with the limit when the rule compares one."""
         used = {}
-        for r in rs.ir.rules:
-            for n in semantics.walk(r.when):
-                if isinstance(n, ir.Compare) and isinstance(n.left, ir.Aggregate) and isinstance(n.right, ir.Lit):
-                    prior = P[f"__agg{n.left.index}"]
-                    limit = n.right.value
-                    used[r.id] = {"used": prior + 1, "limit": limit, "remaining": max(limit - prior - 1, 0)}
+        for rule_id, column, limit in self.limits[rs.ref]:
+            prior = P[column]
+            used[rule_id] = {"used": prior + 1, "limit": limit, "remaining": max(limit - prior - 1, 0)}
         caps = {}
         acc = self.acc[rs.ref]
         bn = self.benefits[rs.ref]

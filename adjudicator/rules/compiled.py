@@ -25,26 +25,8 @@ class Ruleset:
 
     def __init__(self, loaded: Loaded):
         self.loaded = loaded
-
-    @property
-    def ir(self) -> ir.Ruleset:
-        return self.loaded.ruleset
-
-    @property
-    def id(self) -> str:
-        return self.ir.id
-
-    @property
-    def ref(self) -> str:
-        return self.ir.ref
-
-    @property
-    def digest(self) -> str:
-        return self.ir.digest
-
-    @property
-    def kind(self) -> str:
-        return self.ir.kind
+        self.ir: ir.Ruleset = loaded.ruleset
+        self.id, self.ref, self.digest, self.kind = self.ir.id, self.ir.ref, self.ir.digest, self.ir.kind
 
     @cached_property
     def polars(self) -> PolarsRuleset:
