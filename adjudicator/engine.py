@@ -130,10 +130,8 @@ class Engine:
         """Record an accepted claim in the history the next check sees (idempotent on claim_id). With a store the
         claim is written first, in one transaction, so a crash never loses what was committed."""
         if self.store is not None and decision.lines:
-            import polars as _pl
-            lines = _pl.DataFrame(decision.lines, schema=schema.LINE_RESULTS)
-            findings = _pl.DataFrame([{k: f[k] for k in schema.FINDINGS} for f in decision.findings],
-                                     schema=schema.FINDINGS)
+            lines = [{k: line[k] for k in schema.LINE_RESULTS} for line in decision.lines]
+            findings = [{k: f[k] for k in schema.FINDINGS} for f in decision.findings]
             self.store.commit_claim(lines, findings)
         return self.point.commit(decision)
 
