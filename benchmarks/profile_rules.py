@@ -1,5 +1,5 @@
 """Where the polars backend spends its time on the 30-rule benchmark: one pass through the stages of
-``PolarsRuleset.evaluate``, each timed, plus cheaper alternatives for the hot spots (measured, not applied).
+``PolarsRuleset.evaluate``, each timed.
 
     .venv/bin/python benchmarks/profile_rules.py [N_LINES]      # default ADJ_BENCH_LINES or 1_000_000
 """
@@ -45,34 +45,10 @@ def main(n: int) -> None:
     u2, _ = timed("universe_columns (aggregate + pair + joins back)", P.universe_columns, u)
     g = u2.filter(~pl.col("__hist"))
     g, _ = timed("apply_rules (30 with_columns)", P.apply_rules, g)
-    fi, _ = timed("findings (29 filters + concat + sort)", P.findings, g)
-    timed("rules list (concat_list of 29 when/then)", lambda: g.with_columns(P.rules_list(g).alias("rules")))
+    fi, _ = timed("findings (narrow frame + constants join)", P.findings, g)
+    timed("rules list (bitmask, decoded per distinct mask)", lambda: g.with_columns(P.rules_list(g).alias("rules")))
     print(f"  frame width after apply_rules: {g.width} columns")
 
-    print("alternatives:")
-    fired = [(i, r) for i, r in enumerate(P.rs.rules) if r.action != "set"]
-    narrow_cols = ["claim_id", "line_no"] + [c for i, _ in fired for c in (f"__fired{i}", f"__eff{i}")] + \
-        [c for c in g.columns if c.startswith("__sev")]
-    timed("findings from a narrow select first", lambda: P.findings(g.select(narrow_cols)))
-
-    def rules_from_bits():
-        bits = pl.sum_horizontal([pl.col(f"__fired{i}").cast(pl.UInt64) * (1 << k)
-                                  for k, (i, _) in enumerate(fired)]).alias("__bits")
-        return g.select(bits)
-    timed("rules as one UInt64 bitmask (no strings)", rules_from_bits)
-
-    def rules_from_findings():
-        agg = fi.group_by("claim_id", "line_no").agg(pl.col("rule_id"))
-        return g.select("claim_id", "line_no").join(agg, on=["claim_id", "line_no"], how="left",
-                                                    maintain_order="left")
-    timed("rules list via findings group_by + join", rules_from_findings)
-
-    def lazy_all():
-        return P.apply_rules(g.select([c for c in u2.columns]).lazy()).collect()
-    try:
-        timed("apply_rules on a LazyFrame (one plan)", lazy_all)
-    except Exception as e:  # noqa: BLE001
-        print(f"  apply_rules on a LazyFrame: {type(e).__name__}: {str(e)[:80]}")
 
 
 if __name__ == "__main__":
