@@ -291,33 +291,43 @@ class PolarsRuleset:
         return work["__u"].to_numpy(), values
 
     def _pair_table(self, name: str) -> tuple:
+        """The pair table with its codes as integers: (decl, code → id, {id1 << 32 | id2 → modifier_ok} frame)."""
         if name not in self._pair_tables:
             t = self.rs.table(name)
             c1, c2 = t.pair
-            tab = self.tables[name].filter(pl.col("modifier_ok").fill_null(0) != 9).select(
-                pl.col(c1).alias("__c1"), pl.col(c2).alias("__c2"),
+            tab = self.tables[name].filter(pl.col("modifier_ok").fill_null(0) != 9)
+            codes = pl.concat([tab[c1], tab[c2]]).unique().sort()
+            ids = dict(zip(codes.to_list(), range(len(codes))))
+            enc = tab.select(
+                (pl.col(c1).replace_strict(ids, return_dtype=pl.UInt64) * (1 << 32)
+                 + pl.col(c2).replace_strict(ids, return_dtype=pl.UInt64)).alias("__pk"),
                 pl.col("modifier_ok").fill_null(0).alias("__mok"))
-            self._pair_tables[name] = (t, tab, tab.select("__c1").unique(), tab.select("__c2").unique())
+            firsts = set(tab[c1].replace_strict(ids, return_dtype=pl.UInt64).to_list())
+            seconds = set(tab[c2].replace_strict(ids, return_dtype=pl.UInt64).to_list())
+            self._pair_tables[name] = (t, ids, enc, firsts, seconds)
         return self._pair_tables[name]
 
     def _pair(self, u: pl.DataFrame, name: str) -> pl.Series:
         """Row numbers (``__u``) of the lines for which ``pair(name)`` holds."""
-        t, tab, first, second = self._pair_table(name)
+        t, ids, enc, firsts, seconds = self._pair_table(name)
         group = ["claim_id"] if t.pair_within == "claim" else ["member_id", "provider_id", "service_date"]
-        lines = u.select("__u", *group, "service_code", "modifier", "__counts",
-                         pl.struct(group).hash(11).alias("__gh"))
+        lines = u.select("__u", *group, "modifier", "__counts",
+                         pl.col("service_code").replace_strict(ids, default=None, return_dtype=pl.UInt64)
+                         .alias("__cid"), pl.struct(group).hash(11).alias("__gh")).filter(
+            pl.col("__cid").is_not_null())
         # candidates: lines whose code is some pair's code_2, and counted lines whose code is some code_1
-        cand = lines.join(second, left_on="service_code", right_on="__c2", how="semi")
+        cand = lines.filter(pl.col("__cid").is_in(list(seconds)))
         if cand.height == 0:
             return pl.Series("__u", [], pl.UInt32)
-        others = lines.filter(pl.col("__counts")).join(first, left_on="service_code", right_on="__c1", how="semi")
+        others = lines.filter(pl.col("__counts") & pl.col("__cid").is_in(list(firsts))).select(
+            pl.col("__u").alias("__o"), "__gh", *[pl.col(g).alias(f"__o.{g}") for g in group],
+            pl.col("__cid").alias("__ocid"))
         # join on the group's hash, then confirm the real group columns (exact, and the join runs on integers)
-        pairs = cand.join(others.select(pl.col("__u").alias("__o"), "__gh", *[pl.col(g).alias(f"__o.{g}")
-                                                                             for g in group],
-                                        pl.col("service_code").alias("__oc")), on="__gh", how="inner")
+        pairs = cand.join(others, on="__gh", how="inner")
         same = pl.all_horizontal([pl.col(g) == pl.col(f"__o.{g}") for g in group])
-        pairs = pairs.filter(same & (pl.col("__u") != pl.col("__o")))
-        hits = pairs.join(tab, left_on=["__oc", "service_code"], right_on=["__c1", "__c2"], how="inner")
+        pairs = pairs.filter(same & (pl.col("__u") != pl.col("__o"))).select(
+            "__u", "modifier", (pl.col("__ocid") * (1 << 32) + pl.col("__cid")).alias("__pk"))
+        hits = pairs.join(enc, on="__pk", how="inner")
         bypass = [str(m) for m in self.rs.bypass_modifiers]
         hits = hits.filter(~((pl.col("__mok") == 1) & pl.col("modifier").is_in(bypass).fill_null(False)))
         return hits["__u"].unique()
