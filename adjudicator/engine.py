@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from adjudicator import codes as catalogue
 from adjudicator import io, pipeline, schema
 from adjudicator.benefits import stage as benefits
 from adjudicator.dedup import overlap as ovl
@@ -299,9 +300,7 @@ class Engine:
             f = f.with_columns(pl.col("__seq") + semantics.SEQ_SUPP)
             for j, cap in enumerate(rs.ir.benefits.caps):
                 capx = pl.concat([lines.select("claim_id", "line_no"), amounts.select(f"__capx{j}")], how="horizontal")
-                rc = rs.polars.codes.get(cap.reason)
-                from adjudicator import codes as catalogue
-                rc = rc or catalogue.get(cap.reason)
+                rc = rs.polars.codes.get(cap.reason) or catalogue.get(cap.reason)
                 f = pl.concat([f, capx.filter(pl.col(f"__capx{j}") > 0).select(
                     "claim_id", "line_no", pl.lit(rs.id).alias("ruleset"), pl.lit(cap.id).alias("rule_id"),
                     pl.lit(cap.reason).alias("reason_code"), pl.lit("cap").alias("action"),

@@ -77,7 +77,7 @@ def _len_series(s: pl.Series) -> pl.Series:
     return (s.list.len() if isinstance(s.dtype, pl.List) else s.str.len_chars()).cast(pl.Int64)
 
 
-def _pl_len(x: pl.Expr, *, arg_types: tuple[str, ...] = ()) -> pl.Expr:
+def _pl_len(x: pl.Expr) -> pl.Expr:
     # decided by the column's dtype when the plan runs: a name alone does not say whether it is a list (table
     # columns typed list, set fields, if/else of lists)
     return x.map_batches(_len_series, return_dtype=pl.Int64, is_elementwise=True)

@@ -129,18 +129,11 @@ def _(n: ir.Call) -> pl.Expr:
     fn = CATALOGUE[n.fn]
     args = [translate(a) for a in n.args]
     guard = args + [pl.col(c) for c in fn.reads]
-    if n.fn == "len":
-        body = fn.polars(*args, arg_types=("list" if _is_list(n.args[0]) else "str",))
-    elif n.fn == "any_startswith":
+    if n.fn == "any_startswith":
         body = fn.polars(*args, literals=(None, [i.value for i in n.args[1].items]))
     else:
         body = fn.polars(*args)
     return pl.when(pl.any_horizontal([g.is_null() for g in guard])).then(None).otherwise(body)
-
-
-def _is_list(n) -> bool:
-    return isinstance(n, ir.ListLit) or (isinstance(n, ir.Name) and (n.field in ("diagnosis_codes", "codes",
-                                                                                 "contracted_insurers")))
 
 
 @translate.register
