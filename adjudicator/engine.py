@@ -298,16 +298,9 @@ class Engine:
                              how="horizontal").with_columns(pl.lit(rs.ref).alias("__supp_rs"))
             paid_parts.append(paid)
             f = f.with_columns(pl.col("__seq") + semantics.SEQ_SUPP)
-            for j, cap in enumerate(rs.ir.benefits.caps):
-                capx = pl.concat([lines.select("claim_id", "line_no"), amounts.select(f"__capx{j}")], how="horizontal")
-                rc = rs.polars.codes.get(cap.reason) or catalogue.get(cap.reason)
-                f = pl.concat([f, capx.filter(pl.col(f"__capx{j}") > 0).select(
-                    "claim_id", "line_no", pl.lit(rs.id).alias("ruleset"), pl.lit(cap.id).alias("rule_id"),
-                    pl.lit(cap.reason).alias("reason_code"), pl.lit("cap").alias("action"),
-                    pl.col(f"__capx{j}").alias("amount_effect"), pl.lit("member").alias("liability"),
-                    pl.lit(rc.en).alias("message"), pl.lit(rc.fa).alias("message_fa"),
-                    pl.lit(semantics.SEQ_SUPP + semantics.SEQ_CAPS + j, pl.Int64).alias("__seq"),
-                    pl.lit(0, pl.Int64).alias("__sev"))])
+            capped = pl.concat([lines.select("claim_id", "line_no"), amounts.select(pl.col("^__capx.*$"))],
+                               how="horizontal")
+            f = pl.concat([f, pipeline.cap_findings(rs, capped, semantics.SEQ_SUPP + semantics.SEQ_CAPS, 0)])
             # supplementary findings never change the basic decision: severity 0
             findings.append(f.with_columns(pl.lit(0, pl.Int64).alias("__sev")))
         if paid_parts:

@@ -156,23 +156,29 @@ def run_ruleset(rs: Ruleset, wide: pl.DataFrame, context: pl.DataFrame | None,
         frame = batch
     amounts = benefits.apply(b, frame, share_override=share_field)
     lines = pl.concat([lines, amounts], how="horizontal")
-    cap_f = []
+    cap_f = cap_findings(rs, lines, semantics.SEQ_CAPS, semantics.SEVERITY["cap"])
     for j, cap in enumerate(b.caps):
-        rc = rs.polars.codes.get(cap.reason) or catalogue.get(cap.reason)
-        cap_f.append(lines.filter(pl.col(f"__capx{j}") > 0).select(
-            "claim_id", "line_no", pl.lit(rs.id).alias("ruleset"), pl.lit(cap.id).alias("rule_id"),
-            pl.lit(cap.reason).alias("reason_code"), pl.lit("cap").alias("action"),
-            pl.col(f"__capx{j}").alias("amount_effect"), pl.lit("member").alias("liability"),
-            pl.lit(rc.en).alias("message"), pl.lit(rc.fa).alias("message_fa"),
-            pl.lit(semantics.SEQ_CAPS + j, pl.Int64).alias("__seq"),
-            pl.lit(semantics.SEVERITY["cap"], pl.Int64).alias("__sev")))
         lines = lines.with_columns(
             pl.when(pl.col(f"__capx{j}") > 0).then(pl.col("rules").list.concat(pl.lit([f"{rs.id}:{cap.id}"])))
             .otherwise(pl.col("rules")).alias("rules"))
     capx = pl.sum_horizontal([pl.col(f"__capx{j}") for j in range(len(b.caps))]) if b.caps else pl.lit(0)
     lines = lines.with_columns(capx.cast(pl.Int64).alias("__cap_excess"),
                                (pl.col("__adjusted") | (capx > 0)).alias("__adjusted"))
-    return lines, pl.concat([findings, *cap_f]) if cap_f else findings
+    return lines, pl.concat([findings, cap_f]) if cap_f.height else findings
+
+
+def cap_findings(rs: Ruleset, lines: pl.DataFrame, seq: int, severity: int) -> pl.DataFrame:
+    """One finding per cap that lowered a line's payment (``__capx{j}`` > 0), liability member."""
+    parts = []
+    for j, cap in enumerate(rs.ir.benefits.caps):
+        rc = rs.polars.codes.get(cap.reason) or catalogue.get(cap.reason)
+        parts.append(lines.filter(pl.col(f"__capx{j}") > 0).select(
+            "claim_id", "line_no", pl.lit(rs.id).alias("ruleset"), pl.lit(cap.id).alias("rule_id"),
+            pl.lit(cap.reason).alias("reason_code"), pl.lit("cap").alias("action"),
+            pl.col(f"__capx{j}").alias("amount_effect"), pl.lit("member").alias("liability"),
+            pl.lit(rc.en).alias("message"), pl.lit(rc.fa).alias("message_fa"),
+            pl.lit(seq + j, pl.Int64).alias("__seq"), pl.lit(severity, pl.Int64).alias("__sev")))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=FINDING_SCHEMA)
 
 
 class ConservationError(AdjudicatorError):
