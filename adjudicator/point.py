@@ -234,13 +234,16 @@ class PointEngine:
         if member_id in self.loaded:
             return
         self.loaded.add(member_id)
-        hist = store.member_history(member_id)
-        if hist is not None and hist.height:
-            self._load_history(hist.filter(~hist["claim_id"].is_in(list(self.committed))))
+        rows = [r for r in store.member_history_rows(member_id) if r["claim_id"] not in self.committed]
+        if rows:
+            self._load_rows(rows)
 
     # -- history -------------------------------------------------------------------------------------------------
     def _load_history(self, history) -> None:
-        rows = history.sort(["service_date", "claim_id", "line_no"]).to_dicts()
+        self._load_rows(history.to_dicts())
+
+    def _load_rows(self, rows: list[dict]) -> None:
+        rows = sorted(rows, key=lambda r: (r["service_date"], r["claim_id"], r["line_no"]))
         by_claim: dict[str, list[dict]] = {}
         for r in rows:
             by_claim.setdefault(r["claim_id"], []).append(r)
@@ -263,8 +266,14 @@ class PointEngine:
                 (base["claim_id"], base["provider_id"], base.get("modifier") or "", base["quantity"],
                  base["billed_amount"], base["insurer_id"]))
         for rs in self.basic + self.supp:
+            indexed = rs.python.aggregates or rs.python.pairs
+            pays = counts and rs.ref in ((groups or {}) if groups is not None else (
+                result.get("ruleset"), result.get("supplementary_ruleset")))
+            if not (indexed and counts) and not pays:
+                continue  # nothing of this line can change this ruleset's answers
             L = rs.python.prepare(base, facts)
-            self.index[rs.ref].add(L, counts=counts)
+            if indexed:
+                self.index[rs.ref].add(L, counts=counts)
             if groups is not None:
                 if counts and rs.ref in groups:
                     ded, caps, d, paid = groups[rs.ref]
@@ -315,20 +324,12 @@ class PointEngine:
         for ref, rs in used.items():
             idx = self.index[ref]
             prepared = [rs.python.prepare(L, facts) for L, _ in staged]
-            added = []
-            for (L, eng), P in zip(staged, prepared):
-                if not eng["skip"]:
-                    idx.add(P, counts=True)
-                    added.append((P["claim_id"], P["line_no"]))
-            try:
-                for k, ((L, eng), P) in enumerate(zip(staged, prepared)):
-                    if picked[k] is rs and not eng["skip"]:
-                        idx.fill(P)
-                        out, f = rs.python.evaluate(P)
-                        outs[k] = (P, out, f)
-            finally:
-                for ident in added:
-                    idx.remove(ident)
+            own = tuple(idx.entries(P) for (L, eng), P in zip(staged, prepared) if not eng["skip"])
+            for k, ((L, eng), P) in enumerate(zip(staged, prepared)):
+                if picked[k] is rs and not eng["skip"]:
+                    idx.fill(P, own)
+                    out, f = rs.python.evaluate(P)
+                    outs[k] = (P, out, f)
         money = self._money(staged, picked, outs)
         for k, (L, eng) in enumerate(staged):
             line, fs, ctr, rec = self._assemble(L, eng, picked[k], outs.get(k), money.get(k))

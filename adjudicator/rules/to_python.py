@@ -254,47 +254,71 @@ class RuleIndex:
         self.groups: dict[str, dict[tuple, list]] = {t: {} for t in prs.pairs}
         self.seen: dict[tuple, list] = {}  # (claim_id, line_no) → where it was filed, for remove()
 
+    def entries(self, L: dict) -> tuple:
+        """What a prepared line contributes: per aggregate (key, order, day, flagged, value) or None, and per
+        pair table its group — computed once, used to file the line or to count it as one of the claim's own."""
+        order = (L["service_date"], L["claim_id"], L["line_no"])
+        aggs = []
+        for agg, keyf, wheref, valuef, _ in self.prs.aggregates:
+            key = keyf(L)
+            if any(k is None for k in key):
+                aggs.append(None)
+                continue
+            flag = (wheref(L) if wheref else True) is True
+            aggs.append((key, order, L["service_date"], flag, ((valuef(L) if valuef else 0) or 0) if flag else 0))
+        groups = tuple(self.prs.pair_group(t, L) for t in self.prs.pairs)
+        return (L["claim_id"], L["line_no"]), aggs, groups, L["service_code"]
+
     def add(self, L: dict, counts: bool = True) -> None:
-        """Record a prepared line (idempotent on (claim_id, line_no))."""
+        """Record a prepared line (idempotent on (claim_id, line_no)); only what can change a count is kept."""
         ident = (L["claim_id"], L["line_no"])
         if ident in self.seen or not counts:
             return
-        order = (L["service_date"], L["claim_id"], L["line_no"])
+        _, aggs, groups, code = self.entries(L)
         filed = self.seen[ident] = []
-        for i, (agg, keyf, wheref, valuef, _) in enumerate(self.prs.aggregates):
-            key = keyf(L)
-            if any(k is None for k in key):
+        for i, e in enumerate(aggs):
+            if e is None or not e[3]:  # an entry whose `where` does not hold never changes a count
                 continue
-            flag = wheref(L) if wheref else True
-            value = (valuef(L) if valuef else 0) or 0
-            self.series[i].setdefault(key, _Series()).add(order, L["service_date"], flag is True, value)
+            key, order, day, flag, value = e
+            self.series[i].setdefault(key, _Series()).add(order, day, flag, value)
             filed.append(("agg", i, key, order))
-        for t in self.prs.pairs:
-            group = self.prs.pair_group(t, L)
-            self.groups[t].setdefault(group, []).append((ident, L["service_code"]))
+        for t, group in zip(self.prs.pairs, groups):
+            self.groups[t].setdefault(group, []).append((ident, code))
             filed.append(("pair", t, group, None))
 
     def remove(self, ident: tuple) -> None:
-        """Take a line out of every count (a superseded line, or a claim's own lines after a check)."""
+        """Take a line out of every count (a superseded line)."""
         for kind, i, key, order in self.seen.pop(ident, ()):
             if kind == "agg":
                 self.series[i][key].remove(order)
             else:
                 self.groups[i][key] = [x for x in self.groups[i][key] if x[0] != ident]
 
-    def fill(self, L: dict) -> None:
-        """Write ``__agg{i}`` and ``__pair.T`` into a prepared line."""
+    def fill(self, L: dict, own: tuple = ()) -> None:
+        """Write ``__agg{i}`` and ``__pair.T`` into a prepared line. ``own``: ``entries()`` of the counted lines of
+        the claim being checked (they are not in the index: a check changes nothing)."""
         order = (L["service_date"], L["claim_id"], L["line_no"])
+        me = (L["claim_id"], L["line_no"])
         for i, (agg, keyf, _, _, within) in enumerate(self.prs.aggregates):
             key = keyf(L)
-            s = self.series[i].get(key) if not any(k is None for k in key) else None
-            if s is None:
-                c, v = 0, 0
-            else:
-                c, v = s.query(order, window.window_start(L["service_date"], within))
+            if any(k is None for k in key):
+                L[f"__agg{agg.index}"] = 0
+                continue
+            start = window.window_start(L["service_date"], within)
+            s = self.series[i].get(key)
+            c, v = s.query(order, start) if s is not None else (0, 0)
+            for ident, aggs, _, _ in own:
+                e = aggs[i]
+                if ident != me and e is not None and e[3] and e[0] == key and e[1] < order and (
+                        start is None or e[2] >= start):
+                    c += 1
+                    v += e[4]
             L[f"__agg{agg.index}"] = c if agg.kind == "prior_count" else v
-        for t in self.prs.pairs:
-            L[f"__pair.{t}"] = self.prs.pair_hit(t, L, self.groups[t].get(self.prs.pair_group(t, L), ()))
+        for k, t in enumerate(self.prs.pairs):
+            group = self.prs.pair_group(t, L)
+            members = list(self.groups[t].get(group, ()))
+            members += [(ident, code) for ident, _, groups, code in own if groups[k] == group]
+            L[f"__pair.{t}"] = self.prs.pair_hit(t, L, members)
 
 
 # --- the compiled ruleset -----------------------------------------------------------------------------------------
