@@ -331,6 +331,12 @@ class PythonRuleset:
         self.rs = rs = loaded.ruleset
         self.codes = {c.code: c for c in rs.codes}
         self.lookups = [Lookup(t, loaded.tables[t.name]) for t in rs.tables if not t.pair]
+        # the table columns some expression reads (with their prefixed names): only those are copied into a line
+        reads = {n.column for _, e in semantics.rule_exprs(rs) for n in semantics.walk(e) if isinstance(n, ir.Name)}
+        reads |= {k for a in semantics.aggregates(rs) for k in a.per}  # table columns may key an aggregate
+        self.read_cols = [[(c, lk.prefix + c) for c in lk.columns if lk.prefix + c in reads] for lk in self.lookups]
+        self.needs_age = "member.age" in reads or any(
+            isinstance(n, ir.Call) and n.fn == "age_at" for _, e in semantics.rule_exprs(rs) for n in semantics.walk(e))
         self.pair_lookups = {t.name: PairLookup(t, loaded.tables[t.name]) for t in rs.tables if t.pair}
         self.pairs = semantics.pair_tables(rs)
         self.set_fields = semantics.set_fields(rs)
@@ -395,21 +401,20 @@ class PythonRuleset:
         L = dict(row)
         L.update(facts)
         day = L["service_date"]
-        if "member.age" not in L:
+        if self.needs_age and "member.age" not in L:
             L["member.age"] = _py_age_at(L.get("member.birth_date"), day)
         L["__benefit_year"] = _jalali_year(day)
-        for lk in self.lookups:
+        for lk, cols in zip(self.lookups, self.read_cols):
             key = tuple(L.get(col) for _, col in lk.decl.key)
             hit = lk.find(key, day) if None not in key else None
-            p = lk.prefix
             if hit is None:
-                for c in lk.columns:
-                    L[p + c] = None
-                L[p + FOUND] = None
+                for _, name in cols:
+                    L[name] = None
+                L[lk.prefix + FOUND] = None
             else:
-                for c in lk.columns:
-                    L[p + c] = hit[c]
-                L[p + FOUND] = True
+                for c, name in cols:
+                    L[name] = hit[c]
+                L[lk.prefix + FOUND] = True
         return L
 
     def pair_group(self, table: str, L: dict) -> tuple:
