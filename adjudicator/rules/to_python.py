@@ -447,20 +447,31 @@ class PythonRuleset:
         for s in self.set_fields:
             out[s] = L[s]
         findings, rules = [], []
-        for i, r in enumerate(self.rs.rules):
-            if r.action == "set" or not fired[i]:
+        for i, template, qualified in self.reported:
+            if not fired[i]:
                 continue
-            en, fa = self.code(r.reason)
-            sev = semantics.SEVERITY[r.action]
+            f = dict(template, claim_id=L["claim_id"], line_no=L["line_no"], amount_effect=effects[i])
             if i in zero:  # a limit to 0 denies the line
-                sev = semantics.DENY_SEVERITY
-            findings.append({"claim_id": L["claim_id"], "line_no": L["line_no"], "ruleset": self.rs.id,
-                             "rule_id": r.id, "reason_code": r.reason, "action": r.action,
-                             "amount_effect": effects[i], "liability": r.liability, "message": en,
-                             "message_fa": fa, "__seq": semantics.SEQ_RULES + i, "__sev": sev})
-            rules.append(f"{self.rs.id}:{r.id}")
+                f["__sev"] = semantics.DENY_SEVERITY
+            findings.append(f)
+            rules.append(qualified)
         out["rules"] = rules
         return out, findings
+
+    @functools.cached_property
+    def reported(self) -> list[tuple[int, dict, str]]:
+        """Per rule that writes findings: its index, the constant part of its finding, its qualified id."""
+        out = []
+        for i, r in enumerate(self.rs.rules):
+            if r.action == "set":
+                continue
+            en, fa = self.code(r.reason)
+            out.append((i, {"claim_id": None, "line_no": None, "ruleset": self.rs.id, "rule_id": r.id,
+                            "reason_code": r.reason, "action": r.action, "amount_effect": 0,
+                            "liability": r.liability, "message": en, "message_fa": fa,
+                            "__seq": semantics.SEQ_RULES + i, "__sev": semantics.SEVERITY[r.action]},
+                        f"{self.rs.id}:{r.id}"))
+        return out
 
     def code(self, reason: str) -> tuple[str, str]:
         c = self.codes.get(reason) or catalogue.get(reason)
