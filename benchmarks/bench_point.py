@@ -12,7 +12,7 @@ ADJ_BENCH_CACHE (cache folder).
 
 What is timed, in file order (the tests share one Engine and run in this order):
 - ``test_first_check``: each probe claim's first check, which loads its member's history from the store
-  (``PointEngine.load_member`` → ``Store.member_history``); RSS before/after → bytes per warmed member.
+  (``PointEngine.load_member`` → ``Store.member_history_rows``); RSS before/after → bytes per warmed member.
 - ``test_check_warm``: ``engine.check(claim, audit=False)`` cycling over the warmed claims — median and p99 against
   the targets (≤ 50 µs, ≤ 200 µs).
 - ``test_check_audit``: the same with ``audit=True`` (one SQLite write transaction per check).
@@ -131,7 +131,7 @@ def test_first_check(benchmark, world):
     objects_before = len(point.committed)
     times, decisions, reads = [], [], []
     store = engine.store
-    real_read = store.member_history
+    real_read = store.member_history_rows
 
     def timed_read(member_id):  # the store's part of a first check (SQL + rows → frame)
         t = time.perf_counter()
@@ -146,11 +146,11 @@ def test_first_check(benchmark, world):
             decisions.append(engine.check(claim, audit=False))
             times.append(time.perf_counter() - t)
 
-    store.member_history = timed_read
+    store.member_history_rows = timed_read
     try:
         benchmark.pedantic(first_checks, rounds=1, iterations=1)
     finally:
-        del store.member_history
+        del store.member_history_rows
     after = F.rss()
     loaded = len(point.committed) - objects_before
     hist_lines = sum(len(v) for v in point.committed.values())
@@ -168,7 +168,7 @@ def test_first_check(benchmark, world):
     print(f"[memory] RSS: frames loaded {m['rss_frames'] / 1e6:,.0f} MB → Engine {m['rss_engine'] / 1e6:,.0f} MB → "
           f"point index {m['rss_point'] / 1e6:,.0f} MB → {len(claims):,} members warm {after / 1e6:,.0f} MB; "
           f"index for {F.MEMBERS:,} members (Engine + point) {(m['rss_point'] - m['rss_frames']) / 1e6:,.0f} MB")
-    print(f"[first check] of which Store.member_history: median {_us(statistics.median(reads))}, "
+    print(f"[first check] of which Store.member_history_rows: median {_us(statistics.median(reads))}, "
           f"p99 {_us(_pct(reads, 0.99))}, {sum(reads) / sum(times):.0%} of the first checks' time")
     print(f"[first check] decisions (lines): {_decision_summary(decisions)}")
     # RSS above includes SQLite's page cache (cache_size up to 1 GiB, filled as pages are read); the Python heap
@@ -177,8 +177,8 @@ def test_first_check(benchmark, world):
     if extra:
         import gc
         import tracemalloc
-        rows = {c[0]["member_id"]: store.member_history(c[0]["member_id"]) for c in extra}  # read outside
-        store.member_history = rows.__getitem__
+        rows = {c[0]["member_id"]: store.member_history_rows(c[0]["member_id"]) for c in extra}  # read outside
+        store.member_history_rows = rows.__getitem__
         gc.collect()
         tracemalloc.start()
         try:
@@ -190,7 +190,7 @@ def test_first_check(benchmark, world):
             heap = tracemalloc.get_traced_memory()[0] - base
         finally:
             tracemalloc.stop()
-            del store.member_history
+            del store.member_history_rows
         n1 = sum(len(v) for v in point.committed.values()) - n0
         benchmark.extra_info.update({"heap_bytes_per_member": round(heap / len(extra)),
                                      "heap_bytes_per_history_line": round(heap / max(n1, 1))})
