@@ -239,8 +239,9 @@ def _claim_input(path: str):
     if isinstance(data, dict) and "lines" in data and data.get("resourceType") != "Claim":
         data = data["lines"]
     if not (isinstance(data, list) and all(isinstance(x, dict) for x in data)) and not (
-            isinstance(data, dict) and data.get("resourceType") == "Claim"):
-        _fail(f"{path}: expected a FHIR Claim, a list of line objects, or {{\"lines\": [...]}}")
+            isinstance(data, dict) and data.get("resourceType") in ("Claim", "CoverageEligibilityRequest")):
+        _fail(f"{path}: expected a FHIR Claim or CoverageEligibilityRequest, a list of line objects, "
+              f"or {{\"lines\": [...]}}")
     return data
 
 
@@ -266,6 +267,10 @@ def check(claim, rulesets_dir, members, coverage, providers, store, fhir, do_com
     from adjudicator.errors import AdjudicatorError
     data = _claim_input(claim)
     engine = _engine(rulesets_dir, members, coverage, providers, store)
+    if isinstance(data, dict) and data.get("resourceType") == "CoverageEligibilityRequest":
+        click.echo(json.dumps(engine.check_eligibility(data, created=time.strftime("%Y-%m-%d")),
+                              ensure_ascii=False, indent=2, default=str))
+        return
     try:
         decision = engine.check(data)
         if do_commit:

@@ -127,6 +127,31 @@ class Engine:
                                                               "primary_reason")} for line in decision.lines]})
         return decision
 
+    def eligibility(self, member_id: str, insurer_id: str, date, supplementary_insurer_id: str | None = None
+                    ) -> dict:
+        """Is this member covered by this insurer on this date, by which plan (the point-of-service answer)."""
+        from adjudicator import dates
+        day = dates.parse_date(date)
+        e = self.point.elig.lookup(member_id, insurer_id, supplementary_insurer_id, day)
+        reasons = [f for f in e["findings"] if f[0].startswith("ELIG.")]
+        reasons += [(r, c, a, li) for r, c, a, li in self.point.ovl.findings(member_id, insurer_id, day)
+                    if a == "deny"]
+        return {"member_id": member_id, "insurer_id": insurer_id, "date": day.isoformat(),
+                "eligible": not reasons, "reason": reasons[0][1] if reasons else None,
+                "plan": e.get("coverage.plan"), "fund": e.get("coverage.fund"),
+                "start_date": e.get("coverage.start_date"), "end_date": e.get("coverage.end_date"),
+                "supplementary_valid": e.get("supplementary.valid")}
+
+    def check_eligibility(self, request: dict, *, created: str) -> dict:
+        """A FHIR R4 CoverageEligibilityRequest → CoverageEligibilityResponse (an error entry, never a crash)."""
+        from adjudicator import fhir
+        q = fhir.eligibility_request_to_query(request)
+        if not (q.get("member_id") and q.get("insurer_id") and q.get("date")):
+            answer = {"eligible": False, "reason": "NOT_ENROLLED", "insurer_id": q.get("insurer_id")}
+        else:
+            answer = self.eligibility(q["member_id"], q["insurer_id"], q["date"])
+        return fhir.eligibility_response(request, answer, created=created)
+
     def commit(self, decision) -> bool:
         """Record an accepted claim in the history the next check sees (idempotent on claim_id). With a store the
         claim is written first, in one transaction, so a crash never loses what was committed."""
