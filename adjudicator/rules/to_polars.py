@@ -17,6 +17,7 @@ import polars as pl
 from adjudicator import codes as catalogue
 from adjudicator import dates
 from adjudicator.rules import ir, semantics, window
+from adjudicator.rules.pairs import first_code_offsets, pair_sweep
 from adjudicator.rules.check import PSEUDO_KEYS, parse_duration
 from adjudicator.rules.functions import BINARY, CATALOGUE, COMPARE, polars_age
 from adjudicator.rules.parse import Loaded
@@ -284,7 +285,7 @@ class PolarsRuleset:
         return work["__u"].to_numpy(), values
 
     def _pair_table(self, name: str) -> tuple:
-        """The pair table with its codes as integers: (decl, code → id, {id1 << 32 | id2 → modifier_ok} frame)."""
+        """The pair table with its codes as integers: (decl, code → id, sorted 64-bit keys, their modifier_ok)."""
         if name not in self._pair_tables:
             t = self.rs.table(name)
             c1, c2 = t.pair
@@ -294,36 +295,34 @@ class PolarsRuleset:
             enc = tab.select(
                 (pl.col(c1).replace_strict(ids, return_dtype=pl.UInt64) * (1 << 32)
                  + pl.col(c2).replace_strict(ids, return_dtype=pl.UInt64)).alias("__pk"),
-                pl.col("modifier_ok").fill_null(0).alias("__mok"))
-            firsts = set(tab[c1].replace_strict(ids, return_dtype=pl.UInt64).to_list())
-            seconds = set(tab[c2].replace_strict(ids, return_dtype=pl.UInt64).to_list())
-            self._pair_tables[name] = (t, ids, enc, firsts, seconds)
+                pl.col("modifier_ok").fill_null(0).cast(pl.Int64).alias("__mok"))
+            # a pair listed twice keeps its strictest row (one that never bypasses wins)
+            enc = enc.group_by("__pk").agg(pl.col("__mok").min()).sort("__pk")
+            keys = np.ascontiguousarray(enc["__pk"].to_numpy().astype(np.uint64))
+            mok = np.ascontiguousarray(enc["__mok"].to_numpy().astype(np.int64))
+            self._pair_tables[name] = (t, ids, keys, mok, first_code_offsets(keys, len(ids)))
         return self._pair_tables[name]
 
     def _pair(self, u: pl.DataFrame, name: str) -> pl.Series:
         """Row numbers (``__u``) of the lines for which ``pair(name)`` holds."""
-        t, ids, enc, firsts, seconds = self._pair_table(name)
+        t, ids, keys, mok, off = self._pair_table(name)
         group = ["claim_id"] if t.pair_within == "claim" else ["member_id", "provider_id", "service_date"]
-        lines = u.select("__u", *group, "modifier", "__counts",
-                         pl.col("service_code").replace_strict(ids, default=None, return_dtype=pl.UInt64)
-                         .alias("__cid"), pl.struct(group).hash(11).alias("__gh")).filter(
-            pl.col("__cid").is_not_null())
-        # candidates: lines whose code is some pair's code_2, and counted lines whose code is some code_1
-        cand = lines.filter(pl.col("__cid").is_in(list(seconds)))
-        if cand.height == 0:
-            return pl.Series("__u", [], pl.UInt32)
-        others = lines.filter(pl.col("__counts") & pl.col("__cid").is_in(list(firsts))).select(
-            pl.col("__u").alias("__o"), "__gh", *[pl.col(g).alias(f"__o.{g}") for g in group],
-            pl.col("__cid").alias("__ocid"))
-        # join on the group's hash, then confirm the real group columns (exact, and the join runs on integers)
-        pairs = cand.join(others, on="__gh", how="inner")
-        same = pl.all_horizontal([pl.col(g) == pl.col(f"__o.{g}") for g in group])
-        pairs = pairs.filter(same & (pl.col("__u") != pl.col("__o"))).select(
-            "__u", "modifier", (pl.col("__ocid") * (1 << 32) + pl.col("__cid")).alias("__pk"))
-        hits = pairs.join(enc, on="__pk", how="inner")
         bypass = [str(m) for m in self.rs.bypass_modifiers]
-        hits = hits.filter(~((pl.col("__mok") == 1) & pl.col("modifier").is_in(bypass).fill_null(False)))
-        return hits["__u"].unique()
+        lines = u.select(
+            "__u", *group, pl.struct(group).hash(11).alias("__gh"),
+            pl.col("service_code").replace_strict(ids, default=-1, return_dtype=pl.Int64).alias("__cid"),
+            pl.col("__counts").fill_null(False), pl.col("modifier").is_in(bypass).fill_null(False).alias("__byp"),
+        ).filter(pl.col("__cid") >= 0).sort(["__gh", *group])
+        if lines.height < 2:
+            return pl.Series("__u", [], pl.UInt32)
+        new = pl.lit(False)
+        for g in ["__gh", *group]:
+            new = new | pl.col(g).ne_missing(pl.col(g).shift(1))
+        starts = lines.select(pl.int_range(pl.len()).filter(
+            (pl.int_range(pl.len()) == 0) | new)).to_series().to_numpy().astype(np.int64)
+        hit = pair_sweep(np.ascontiguousarray(starts), window._arr(lines["__cid"]), window._arr(lines["__counts"]),
+                         window._arr(lines["__byp"]), keys, mok, off)
+        return lines["__u"].filter(pl.Series(hit))
 
     # -- rules ---------------------------------------------------------------------------------------------------
     def apply_rules(self, f: pl.DataFrame) -> pl.DataFrame:
