@@ -27,18 +27,6 @@ NON_NULL = set(schema.CLAIM_LINES_REQUIRED) | {"claim.line_count", "claim.total_
 
 # --- null-aware helpers the generated code calls -----------------------------------------------------------------
 
-def _and(*xs):
-    if any(x is False for x in xs):
-        return False
-    return None if any(x is None for x in xs) else True
-
-
-def _or(*xs):
-    if any(x is True for x in xs):
-        return True
-    return None if any(x is None for x in xs) else False
-
-
 def _not(x):
     return None if x is None else not x
 
@@ -55,7 +43,7 @@ def _floor(v):
     return None if v is None else math.floor(v)
 
 
-HELPERS = {"_and": _and, "_or": _or, "_not": _not, "_div": _div, "_fdiv": _fdiv, "_floor": _floor, "math": math}
+HELPERS = {"_not": _not, "_div": _div, "_fdiv": _fdiv, "_floor": _floor, "math": math}
 
 
 class Gen:
@@ -105,7 +93,12 @@ class Gen:
         if isinstance(e, ir.BoolOp):
             parts = [self.expr(a) for a in e.args]
             if any(n for _, n in parts):
-                return f"_{e.op}({', '.join(p for p, _ in parts)})", True
+                # Kleene logic inline: the deciding value (False for and, True for or) wins, else null if any is
+                decide, other = ("False", "True") if e.op == "and" else ("True", "False")
+                names = [self.tmp() for _ in parts]
+                first = " or ".join(f"({t} := {p}) is {decide}" for t, (p, _) in zip(names, parts))
+                nulls = " or ".join(f"{t} is None" for t in names)
+                return f"({decide} if {first} else (None if {nulls} else {other}))", True
             return "(" + f" {e.op} ".join(p for p, _ in parts) + ")", False
         if isinstance(e, ir.BinOp):
             a, b = self.expr(e.left), self.expr(e.right)
