@@ -180,6 +180,11 @@ def _jalali_year(day: dt.date) -> int:
     return dates.jalali_year(day)
 
 
+@functools.lru_cache(maxsize=16384)
+def _window_start(day: dt.date, within: tuple[int, str] | None) -> dt.date | None:
+    return window.window_start(day, within)
+
+
 def _key_getter(keys: tuple[str, ...]):
     return lambda L: tuple(L.get(k) for k in keys)
 
@@ -297,7 +302,7 @@ class RuleIndex:
             if any(k is None for k in key):
                 L[f"__agg{agg.index}"] = 0
                 continue
-            start = window.window_start(L["service_date"], within)
+            start = _window_start(L["service_date"], within)
             s = self.series[i].get(key)
             c, v = s.query(order, start) if s is not None else (0, 0)
             for ident, aggs, _, _ in own:
@@ -309,8 +314,10 @@ class RuleIndex:
             L[f"__agg{agg.index}"] = c if agg.kind == "prior_count" else v
         for k, t in enumerate(self.prs.pairs):
             group = self.prs.pair_group(t, L)
-            members = list(self.groups[t].get(group, ()))
-            members += [(ident, code) for ident, _, groups, code in own if groups[k] == group]
+            members = self.groups[t].get(group, ())
+            mine = [(ident, code) for ident, _, groups, code in own if groups[k] == group]
+            if mine:
+                members = [*members, *mine]
             L[f"__pair.{t}"] = self.prs.pair_hit(t, L, members)
 
 
@@ -328,6 +335,7 @@ class PythonRuleset:
         reads = {n.column for _, e in semantics.rule_exprs(rs) for n in semantics.walk(e) if isinstance(n, ir.Name)}
         reads |= {k for a in semantics.aggregates(rs) for k in a.per}  # table columns may key an aggregate
         self.read_cols = [[(c, lk.prefix + c) for c in lk.columns if lk.prefix + c in reads] for lk in self.lookups]
+        self.key_cols = [tuple(col for _, col in lk.decl.key) for lk in self.lookups]
         self.needs_age = "member.age" in reads or any(
             isinstance(n, ir.Call) and n.fn == "age_at" for _, e in semantics.rule_exprs(rs) for n in semantics.walk(e))
         self.pair_lookups = {t.name: PairLookup(t, loaded.tables[t.name]) for t in rs.tables if t.pair}
@@ -397,8 +405,8 @@ class PythonRuleset:
         if self.needs_age and "member.age" not in L:
             L["member.age"] = _py_age_at(L.get("member.birth_date"), day)
         L["__benefit_year"] = _jalali_year(day)
-        for lk, cols in zip(self.lookups, self.read_cols):
-            key = tuple(L.get(col) for _, col in lk.decl.key)
+        for lk, cols, key_cols in zip(self.lookups, self.read_cols, self.key_cols):
+            key = tuple(map(L.get, key_cols))
             hit = lk.find(key, day) if None not in key else None
             if hit is None:
                 for _, name in cols:
