@@ -14,7 +14,6 @@ from pathlib import Path
 
 import polars as pl
 
-from adjudicator import codes as catalogue
 from adjudicator import io, pipeline, schema
 from adjudicator.benefits import stage as benefits
 from adjudicator.dedup import overlap as ovl

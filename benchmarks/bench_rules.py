@@ -16,7 +16,6 @@ import itertools
 import os
 import time
 
-import polars as pl
 import pytest
 
 import baselines as B

@@ -46,10 +46,10 @@ def test_csv_good_rows_typed(tmp_path):
 
 BAD_ROWS = [
     # (csv row, column, reason fragment)
-    (f"C3,1,,IHIO,outpatient,P1,2025-03-01,S1,1,1000,,", "member_id", "missing required value"),
-    (f"C3,2,0012345678,IHIO,outpatient,P1,2025-03-01,S1,1,1000,,", "member_id", "bad national code: bad checksum"),
-    (f"C3,3,001234567,IHIO,outpatient,P1,2025-03-01,S1,1,1000,,", "member_id", "bad national code: wrong length"),
-    (f"C3,4,1111111111,IHIO,outpatient,P1,2025-03-01,S1,1,1000,,", "member_id", "all digits equal"),
+    ("C3,1,,IHIO,outpatient,P1,2025-03-01,S1,1,1000,,", "member_id", "missing required value"),
+    ("C3,2,0012345678,IHIO,outpatient,P1,2025-03-01,S1,1,1000,,", "member_id", "bad national code: bad checksum"),
+    ("C3,3,001234567,IHIO,outpatient,P1,2025-03-01,S1,1,1000,,", "member_id", "bad national code: wrong length"),
+    ("C3,4,1111111111,IHIO,outpatient,P1,2025-03-01,S1,1,1000,,", "member_id", "all digits equal"),
     (f"C3,5,{M1},IHIO,outpatient,P1,1404/13/40,S1,1,1000,,", "service_date", "'1404/13/40' is not a date"),
     (f"C3,6,{M1},IHIO,outpatient,P1,2025-03-01,S1,1,12345.5,,", "billed_amount", "non-integer money"),
     (f"C3,7,{M1},IHIO,outpatient,P1,2025-03-01,S1,1,1000000.0,,", "billed_amount", "non-integer money"),

@@ -1,7 +1,6 @@
 """The synthetic data is clean where it should be, and every labelled anomaly really breaks its rule. The checks
 re-derive prices, ages and cover from the CSV tables with plain polars joins, independently of synth's own arrays."""
 
-import datetime as dt
 
 import polars as pl
 import pytest
