@@ -211,6 +211,9 @@ class PointEngine:
         self.basic = [r for r in engine.rulesets if r.kind == "basic"]
         self.supp = [r for r in engine.rulesets if r.kind == "supplementary"]
         self.scope = {}
+        # every value some basic ruleset's scope reads (the memo key of _select)
+        self.scope_reads = sorted({n.column for rs in self.basic for n in semantics.walk(rs.ir.scope)
+                                   if isinstance(n, ir.Name)})
         for rs in self.basic + self.supp:
             gen = Gen()
             self.scope[rs.ref] = compile_function("scope", [f"return {gen.cond(rs.ir.scope)}"], gen)[0]
@@ -316,7 +319,8 @@ class PointEngine:
         facts = claim_facts(good)
         cache: dict = {}
         staged = [self._stages(row, cache) for row in good]
-        picked = [self._select(L) for L, _ in staged]
+        chosen: dict = {}
+        picked = [self._select(L, chosen) for L, _ in staged]
         results, findings, counters, commit = [], [], [], []
         # rules: each ruleset sees this claim's counted lines besides the history (rolled back afterwards)
         used = {rs.ref: rs for rs in picked if rs is not None}
@@ -383,11 +387,17 @@ class PointEngine:
     def _superseded_by(row: dict) -> tuple:
         return (row["replaces_claim_id"],) if row["submission"] != "original" and row.get("replaces_claim_id") else ()
 
-    def _select(self, L: dict) -> Ruleset | None:
+    def _select(self, L: dict, chosen: dict | None = None) -> Ruleset | None:
+        """The basic ruleset of a line; lines of a claim that agree on every value a scope reads share the answer."""
+        key = (L["service_date"], *map(L.get, self.scope_reads))
+        if chosen is not None and key in chosen:
+            return chosen[key]
         hits = [rs for rs in self.basic if self._in_scope(rs, L)]
         if len(hits) > 1:
             raise RulesetConflictError(f"rulesets {' and '.join(r.ref for r in hits)} both match claim/line "
                                        f"{L['claim_id']}/{L['line_no']}")
+        if chosen is not None:
+            chosen[key] = hits[0] if hits else None
         return hits[0] if hits else None
 
     def _in_scope(self, rs: Ruleset, L: dict) -> bool:

@@ -217,8 +217,11 @@ class Loader:
         pair_tables |= {n for n in failed if isinstance(declared[n], dict) and "pair" in declared[n]}
         scope = None
         if "scope" in data:
-            scope_env = Env({k: v for k, v in fields.items() if k not in ("basic",)}, {}, set(), params,
-                            allow_aggregates=False)
+            # a scope is decided before any ruleset prepares the line: no claim.* and no member.age yet
+            scope_fields = {k: v for k, v in fields.items() if k in ("line", "member", "coverage", "supplementary",
+                                                                    "provider")}
+            scope_fields["member"] = {k: v for k, v in scope_fields["member"].items() if k != "age"}
+            scope_env = Env(scope_fields, {}, set(), params, allow_aggregates=False)
             scope, _ = self.expr(scope_env, data["scope"], data.val_pos["scope"], "in scope", BOOL)
         rules, env = self.rules(data.get("rules"), data.val_pos.get("rules"), fields, env_tables, pair_tables,
                                 params, known_codes)
