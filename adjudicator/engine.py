@@ -183,7 +183,7 @@ class Engine:
             hist_wide, _ = pipeline.widen(history.select([c for c in schema.LINE_RESULTS if c in history.columns]),
                                           ctx)
             gone = stages.superseded.filter(pl.col("source") == "history").select("claim_id", "line_no")
-            counted = ~pl.col("primary_reason").is_in(ENGINE_DENY_CODES).fill_null(False)
+            counted = ~pl.col("primary_reason").is_in(list(pipeline.ENGINE_DENY_CODES)).fill_null(False)
             # superseded history leaves every count (aggregates and accumulators)
             hist_wide = hist_wide.join(gone, on=["claim_id", "line_no"], how="anti").with_columns(
                 counted.alias("__counts"))
@@ -336,9 +336,6 @@ class Engine:
         fr = pl.concat(findings) if findings else pl.DataFrame(schema=FINDING_SCHEMA)
         return out.drop("__k"), fr
 
-
-ENGINE_DENY_CODES = ["NOT_ENROLLED", "NOT_IN_FORCE", "COVER_SUSPENDED", "MEMBER_DECEASED", "WRONG_INSURER",
-                     "OTHER_PRIMARY", "DUPLICATE_EXACT", "SUPERSEDED", "VOIDED", "NO_RULESET"]
 
 
 def summarize(lines: pl.DataFrame, findings: pl.DataFrame, quarantine: pl.DataFrame, rows_in: int,

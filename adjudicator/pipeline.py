@@ -24,6 +24,9 @@ from adjudicator.rules.to_polars import FINDING_SCHEMA, condition
 
 ENGINE = "engine"
 STAGE_SEQ = {"ELIG": 10, "OVL": 20, "DUP": 30, "SUPP": 40, "NO_RULESET": 50}
+# reason codes of engine denials: such lines never reached the edits, so they leave every count later on
+ENGINE_DENY_CODES = frozenset(("NOT_ENROLLED", "NOT_IN_FORCE", "COVER_SUSPENDED", "MEMBER_DECEASED", "WRONG_INSURER",
+                               "OTHER_PRIMARY", "DUPLICATE_EXACT", "SUPERSEDED", "VOIDED", "NO_RULESET"))
 # engine findings that take the line out of counts (it skips the edits)
 SKIPS_EDITS = "deny"
 

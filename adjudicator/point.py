@@ -21,14 +21,12 @@ from adjudicator.benefits.accumulate import accumulate
 from adjudicator.dedup.duplicates import REPEAT_MODIFIERS
 from adjudicator.eligibility.point import MemberIndex, OverlapIndex
 from adjudicator.errors import RulesetConflictError
+from adjudicator.pipeline import ENGINE_DENY_CODES, STAGE_SEQ
 from adjudicator.rules import ir, semantics
 from adjudicator.rules.check import PSEUDO_KEYS
 from adjudicator.rules.compiled import Ruleset
 from adjudicator.rules.to_python import Gen, claim_facts, compile_function
 
-STAGE_SEQ = {"ELIG": 10, "OVL": 20, "DUP": 30, "SUPP": 40, "NO_RULESET": 50}
-ENGINE_DENY = frozenset(("NOT_ENROLLED", "NOT_IN_FORCE", "COVER_SUSPENDED", "MEMBER_DECEASED", "WRONG_INSURER",
-                         "OTHER_PRIMARY", "DUPLICATE_EXACT", "SUPERSEDED", "VOIDED", "NO_RULESET"))
 INT_COLS = ("line_no", "quantity", "billed_amount")
 
 
@@ -254,7 +252,7 @@ class PointEngine:
             facts = claim_facts(lines)
             for r in lines:
                 base = self._base(r)
-                counts = r.get("primary_reason") not in ENGINE_DENY
+                counts = r.get("primary_reason") not in ENGINE_DENY_CODES
                 self._record_line(base, facts, counts, r)
             self.committed[cid] = [(r["line_no"], r["member_id"], r["service_code"], r["service_date"]) for r in lines]
 
@@ -548,7 +546,7 @@ class PointEngine:
         by_no = {rec["L"]["line_no"]: rec for rec in decision._commit}
         for r in lines:
             rec = by_no[r["line_no"]]
-            counts = r["primary_reason"] not in ENGINE_DENY if r["decision"] == "denied" else True
+            counts = r["primary_reason"] not in ENGINE_DENY_CODES if r["decision"] == "denied" else True
             counts = counts and not any(f["ruleset"] == "engine" and f["action"] == "deny"
                                         and f["line_no"] == r["line_no"] for f in decision.findings)
             groups = {}
@@ -569,7 +567,3 @@ class PointEngine:
             self.dups[key] = [e for e in self.dups.get(key, ()) if e[0] != claim_id]
             for idx in self.index.values():
                 idx.remove((claim_id, line_no))
-
-
-def today() -> dt.date:
-    return dt.date.today()

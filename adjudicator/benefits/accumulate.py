@@ -16,6 +16,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from adjudicator.benefits.money import share as round_share
+
 
 @numba.njit(cache=True)
 def accumulate(allowed, active, fixed, fixed_ded, fixed_paid, rate_bp, ded_gid, ded_amount, ded_used,
@@ -49,7 +51,7 @@ def accumulate(allowed, active, fixed, fixed_ded, fixed_paid, rate_bp, ded_gid, 
             ded_used[g] += d
             ded[i] = d
             rem -= d
-        s = (rem * rate_bp[i] + 5000) // 10000
+        s = round_share(rem, rate_bp[i])
         if s > rem:
             s = rem
         share[i] = s

@@ -121,16 +121,8 @@ def expr_text(e) -> str:  # noqa: C901 - one dispatch on node kinds
 # --- the whole ruleset --------------------------------------------------------------------------------------------
 
 def _scalar(v) -> str:
-    """A YAML-safe scalar: strings always quoted, so the text is unambiguous."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return _str(str(v))
+    """A YAML-safe scalar: like an expression literal, but a date stands bare (YAML reads it as a date)."""
+    return v.isoformat() if isinstance(v, dt.date) else lit_text(v)
 
 
 def _expr(e) -> str:

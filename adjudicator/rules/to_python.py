@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from adjudicator import codes as catalogue
 from adjudicator import dates, schema
+from adjudicator.benefits.money import scale
 from adjudicator.rules import ir, semantics, window
 from adjudicator.rules.check import PSEUDO_KEYS, parse_duration
 from adjudicator.rules.functions import CATALOGUE, _py_age_at
@@ -43,7 +44,7 @@ def _floor(v):
     return None if v is None else math.floor(v)
 
 
-HELPERS = {"_not": _not, "_div": _div, "_fdiv": _fdiv, "_floor": _floor, "math": math}
+HELPERS = {"_scale": scale.py_func, "_not": _not, "_div": _div, "_fdiv": _fdiv, "_floor": _floor, "math": math}
 
 
 class Gen:
@@ -379,7 +380,7 @@ class PythonRuleset:
                 body += [f"if {c}:", f"    v = {gen.amount(r.value)}", "    if v is not None:",
                          "        if v < 0: v = 0", f"        if v < {cur}:", f"            f{i} = True"]
                 if r.action == "limit_quantity":
-                    body += ["            new = (2 * aa * v + aq) // (2 * aq)", f"            e{i} = aa - new",
+                    body += ["            new = _scale(aa, v, aq)", f"            e{i} = aa - new",
                              f"            zero.add({i}) if v == 0 else None",
                              "            aq = v", "            aa = new", "            adjusted = True",
                              "            if v == 0: denied = True"]

@@ -77,11 +77,9 @@ def prior_sweep(new_group, days, starts, flags, values):  # pragma: no cover - c
     total = np.zeros(n, values.dtype)
     cum_c = np.zeros(n + 1, np.int64)
     cum_v = np.zeros(n + 1, values.dtype)
-    g0 = 0
     lo = 0
     for i in range(n):
         if new_group[i]:
-            g0 = i
             lo = i
         while lo < i and days[lo] < starts[i]:
             lo += 1
@@ -89,7 +87,6 @@ def prior_sweep(new_group, days, starts, flags, values):  # pragma: no cover - c
         total[i] = cum_v[i] - cum_v[lo]
         cum_c[i + 1] = cum_c[i] + (1 if flags[i] else 0)
         cum_v[i + 1] = cum_v[i] + (values[i] if flags[i] else 0)
-    _ = g0
     return count, total
 
 
