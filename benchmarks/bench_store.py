@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from adjudicator.store import Store, bulk  # noqa: E402
+from adjudicator.store import Store, blocks, bulk  # noqa: E402
 from tests.conftest_pg import pg_binaries_present, postgres_server, wipe_postgres  # noqa: E402
 from tests.store.synth_results import make_results  # noqa: E402
 
@@ -115,23 +115,28 @@ def test_write(benchmark, data, backend, tmp_path_factory, request):
                 cpu["server"] = _server_cpu(STORES[backend].url) - server
 
     phases: dict[str, float] = {}
-    real_insert, real_point = bulk.insert_frame, Store._point_history
+    patched = {(blocks, "cut"): "encode blocks", (bulk, "insert_rows"): "write blocks",
+               (bulk, "insert_frame"): "write directory", (Store, "_moved_lines"): "moved lines"}
+    originals = {target: getattr(*target) for target in patched}
 
-    def timed_insert(conn, table, frame):
-        t = time.perf_counter()
-        real_insert(conn, table, frame)
-        phases[table] = phases.get(table, 0.0) + time.perf_counter() - t
+    def timed(target, name):
+        real = originals[target]
 
-    def timed_point(self, conn, run_id):
-        t = time.perf_counter()
-        real_point(self, conn, run_id)
-        phases["history"] = time.perf_counter() - t
+        def run(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                phases[name] = phases.get(name, 0.0) + time.perf_counter() - t
+        return run
 
-    bulk.insert_frame, Store._point_history = timed_insert, timed_point
+    for target, name in patched.items():
+        setattr(*target, timed(target, name))
     try:
         info = benchmark.pedantic(write, setup=setup, rounds=1, iterations=1)
     finally:
-        bulk.insert_frame, Store._point_history = real_insert, real_point
+        for target, real in originals.items():
+            setattr(*target, real)
     assert info.reused is False
     seconds = benchmark.stats.stats.max
     benchmark.extra_info.update(lines=lines.height, findings=findings.height, claims=claims.height)

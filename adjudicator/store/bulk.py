@@ -46,6 +46,19 @@ def insert_frame(conn: sa.Connection, table: str, frame: pl.DataFrame) -> None:
         cursor.close()
 
 
+def insert_rows(conn: sa.Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert a few large rows (binary blocks) with ``executemany``: the driver passes bytes as BLOB / bytea."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    cursor = dbapi(conn).cursor()
+    try:
+        cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})",
+                           rows)
+    finally:
+        cursor.close()
+
+
 def read_frame(conn: sa.Connection, sql: str, params: dict, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """The rows of ``sql`` (``:name`` parameters) as a frame of the given storage schema."""
     if conn.dialect.name == "postgresql":

@@ -1,9 +1,10 @@
 """Frames to stored values and back, exactly: the contract's dtypes go in and come out unchanged.
 
-Stored forms: Date as DATE (ISO text on SQLite, where it sorts and compares as a date), List(String) as a compact JSON
-array in TEXT (``["A10","B20"]``; null stays NULL, an empty list stays ``[]``), text and integers as themselves.
-Encoding and decoding are polars expressions — no Python per value on the batch paths; ``row_from_db`` is the
-per-row form for the point-of-service path, where a polars call would cost more than the whole lookup.
+The row tables (point-of-service commits; the result tables of stores before schema v3, read once by the migration)
+store Date as DATE (ISO text on SQLite, where it sorts and compares as a date), List(String) as a compact JSON array
+in TEXT (``["A10","B20"]``; null stays NULL, an empty list stays ``[]``), text and integers as themselves.
+``value_to_db`` writes one value, ``row_from_db`` reads one row (the point path), ``decode`` reads a whole frame
+with polars expressions.
 """
 
 from __future__ import annotations
@@ -35,23 +36,6 @@ def storage_dtype(dtype: pl.DataType, *, dates_as_text: bool) -> pl.DataType:
     if isinstance(dtype, pl.List) or (dtype == pl.Date and dates_as_text):
         return pl.String
     return dtype
-
-
-def _json_list(name: str) -> pl.Expr:
-    # struct.json_encode writes {"name":[...]}: keep the value; a null list encodes as null, kept as NULL.
-    encoded = pl.struct(pl.col(name)).struct.json_encode().str.slice(len(name) + 4).str.head(-1)
-    return pl.when(pl.col(name).is_null()).then(None).otherwise(encoded).alias(name)
-
-
-def encode(frame: pl.DataFrame, *, dates_as_text: bool) -> pl.DataFrame:
-    """Stored form of a conformed frame: lists as JSON text, dates as ISO text when the backend has no DATE."""
-    exprs = []
-    for name, dtype in frame.schema.items():
-        if isinstance(dtype, pl.List):
-            exprs.append(_json_list(name))
-        elif dtype == pl.Date and dates_as_text:
-            exprs.append(pl.col(name).dt.to_string("%Y-%m-%d"))
-    return frame.with_columns(exprs) if exprs else frame
 
 
 def decode(frame: pl.DataFrame, contract: dict[str, pl.DataType]) -> pl.DataFrame:

@@ -7,6 +7,9 @@ refers to ``models.py``, which only knows the current tables. A store newer than
 History:
     1  rulesets, runs, line_results, findings, claims, history
     2  point-of-service: ``pos_checks`` audit, ``runs.timings``, the pseudo-run 0 that owns committed claims
+    3  batch runs as compressed Arrow blocks (``result_blocks``) with a member directory (``member_blocks``) and
+       ``moved_lines``; point-of-service commits in ``pos_lines`` / ``pos_findings``; ``line_results``,
+       ``findings``, ``claims`` and ``history`` are converted and dropped
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+import polars as pl
 import sqlalchemy as sa
 
 from adjudicator.errors import StoreError
+from adjudicator.store import blocks, bulk, codec
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # The contract's result columns as they stood at version 1 (s = text, i = bigint, d = date, l = JSON list as text).
 _V1_LINES = (
@@ -36,6 +41,11 @@ _V1_CLAIMS = (
     "insurer_paid:i supplementary_paid:i member_pays:i provider_deduction:i"
 )
 _TYPES = {"s": sa.Text, "i": sa.BigInteger, "d": sa.Date, "l": sa.Text}
+_DTYPES = {"s": pl.String, "i": pl.Int64, "d": pl.Date, "l": pl.List(pl.String)}
+
+
+def _contract(spec: str) -> dict[str, pl.DataType]:
+    return {name: _DTYPES[kind] for name, kind in (item.split(":") for item in spec.split())}
 
 
 def _columns(spec: str, keys: tuple[str, ...]) -> list[sa.Column]:
@@ -118,7 +128,63 @@ def _v2(conn: sa.Connection) -> None:
         recorded_at=datetime.now(), line_count=0, finding_count=0, claim_count=0, counts={}, timings={}))
 
 
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1, 2: _v2}
+def _v3(conn: sa.Connection) -> None:
+    sqlite = conn.dialect.name == "sqlite"
+    md = sa.MetaData()
+    sa.Table("result_blocks", md,
+             sa.Column("run_id", sa.Integer, nullable=False), sa.Column("kind", sa.Text, nullable=False),
+             sa.Column("block_no", sa.Integer, nullable=False), sa.Column("row_count", sa.Integer, nullable=False),
+             sa.Column("data", sa.LargeBinary, nullable=False), sa.PrimaryKeyConstraint("run_id", "kind", "block_no"))
+    sa.Table("member_blocks", md,
+             sa.Column("member_id", sa.Text, nullable=False), sa.Column("run_id", sa.Integer, nullable=False),
+             sa.Column("block_no", sa.Integer, nullable=False), sa.Column("byte_start", sa.Integer, nullable=False),
+             sa.Column("byte_len", sa.Integer, nullable=False),
+             sa.PrimaryKeyConstraint("member_id", "run_id", "block_no"), sqlite_with_rowid=False)
+    sa.Table("moved_lines", md,
+             sa.Column("member_id", sa.Text, nullable=False), sa.Column("claim_id", sa.Text, nullable=False),
+             sa.Column("line_no", sa.BigInteger, nullable=False), sa.Column("run_id", sa.Integer, nullable=False),
+             sa.PrimaryKeyConstraint("member_id", "claim_id", "line_no", "run_id"))
+    sa.Table("pos_lines", md, *_columns(_V1_LINES, ("claim_id", "line_no")),
+             sa.PrimaryKeyConstraint("claim_id", "line_no"), sa.Index("ix_pos_lines_member", "member_id"))
+    sa.Table("pos_findings", md, *_columns(_V1_FINDINGS, ("claim_id", "line_no")),
+             sa.Index("ix_pos_findings_line", "claim_id", "line_no"))
+    md.create_all(conn)
+    if not sqlite:  # the blocks are compressed already: no TOAST compression on top
+        conn.execute(sa.text("ALTER TABLE result_blocks ALTER COLUMN data SET STORAGE EXTERNAL"))
+    lines_cols, findings_cols = ", ".join(_contract(_V1_LINES)), ", ".join(_contract(_V1_FINDINGS))
+    # point-of-service commits (run 0) move to their own row tables
+    conn.execute(sa.text(f"INSERT INTO pos_lines ({lines_cols}) SELECT {lines_cols} FROM line_results "
+                         "WHERE run_id = 0"))
+    conn.execute(sa.text(f"INSERT INTO pos_findings ({findings_cols}) SELECT {findings_cols} FROM findings "
+                         "WHERE run_id = 0"))
+    # a line whose current result (history) is under another member: superseded in the older member's runs
+    conn.execute(sa.text(
+        "INSERT INTO moved_lines (member_id, claim_id, line_no, run_id) SELECT DISTINCT l.member_id, l.claim_id, "
+        "l.line_no, h.run_id FROM line_results l JOIN history h ON h.claim_id = l.claim_id "
+        "AND h.line_no = l.line_no WHERE h.member_id <> l.member_id"))
+    # the directory's marker rows (models.POS_MARKER, models.MOVED_MARKER as of v3)
+    conn.execute(sa.text("INSERT INTO member_blocks (member_id, run_id, block_no, byte_start, byte_len) "
+                         "SELECT DISTINCT member_id, 0, -1, 0, 0 FROM pos_lines"))
+    conn.execute(sa.text("INSERT INTO member_blocks (member_id, run_id, block_no, byte_start, byte_len) "
+                         "SELECT DISTINCT member_id, run_id, -2, 0, 0 FROM moved_lines"))
+    # each batch run's rows become its blocks
+    specs = {"lines": (_V1_LINES, "line_results"), "findings": (_V1_FINDINGS, "findings"),
+             "claims": (_V1_CLAIMS, "claims")}
+    run_ids = conn.execute(sa.text("SELECT run_id FROM runs WHERE run_id <> 0 ORDER BY run_id")).scalars().all()
+    for run_id in run_ids:
+        frames = {}
+        for kind, (spec, table) in specs.items():
+            contract = _contract(spec)
+            stored = {c: codec.storage_dtype(t, dates_as_text=sqlite) for c, t in contract.items()}
+            frame = bulk.read_frame(conn, f"SELECT {', '.join(contract)} FROM {table} WHERE run_id = :r",
+                                    {"r": run_id}, stored)
+            frames[kind] = codec.decode(frame, contract)
+        blocks.store_run(conn, run_id, frames["lines"], frames["findings"], frames["claims"])
+    for table in ("history", "line_results", "findings", "claims"):
+        conn.execute(sa.text(f"DROP TABLE {table}"))
+
+
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
 assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))
 
 

@@ -3,9 +3,10 @@
 Result tables take their columns from the data contract (``schema.py``) so that a frame goes in and comes back with
 the same names and dtypes: text as TEXT, integers and money as BIGINT, dates as DATE (ISO text on SQLite), and the
 list columns (``diagnosis_codes``, ``rules``) as a JSON array in a TEXT column — one encoding that both SQLite and
-PostgreSQL load in bulk and query (``json_extract`` / ``::jsonb``). Every run keeps its own copy of its results;
-``history`` is a narrow pointer table that names, for each (claim_id, line_no), the run whose result is current, so
-that replacing a line's result is one upsert of four values, not a rewrite of a wide row.
+PostgreSQL load in bulk and query (``json_extract`` / ``::jsonb``) — the point-of-service rows. Batch runs are
+kept as compressed Arrow blocks with a member directory (``blocks.py``): a 10M-line run is a few thousand binary
+values, not 10M indexed rows. The current result of a line is the one from the latest run that holds it (point
+commits count as run 0, before every batch run), except where ``moved_lines`` says it went to another member.
 """
 
 from __future__ import annotations
@@ -65,35 +66,53 @@ runs = sa.Table(
 
 LINE_KEYS = ("claim_id", "line_no")
 
-line_results = sa.Table(
-    "line_results", metadata,
+# Batch runs: each run's frames as compressed Arrow IPC blocks (``blocks.py``), kind = lines | findings | claims.
+result_blocks = sa.Table(  # added in schema v3
+    "result_blocks", metadata,
     sa.Column("run_id", sa.Integer, nullable=False),
-    *contract_columns(schema.LINE_RESULTS, LINE_KEYS),
-    sa.PrimaryKeyConstraint("run_id", "claim_id", "line_no"),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("block_no", sa.Integer, nullable=False),
+    sa.Column("row_count", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "kind", "block_no"),
 )
 
-findings = sa.Table(
-    "findings", metadata,
-    sa.Column("run_id", sa.Integer, nullable=False),
-    *contract_columns(schema.FINDINGS, LINE_KEYS),
-    sa.Index("ix_findings_run_line", "run_id", "claim_id", "line_no"),
-)
-
-claims = sa.Table(
-    "claims", metadata,
-    sa.Column("run_id", sa.Integer, nullable=False),
-    *contract_columns(schema.CLAIMS, ("claim_id",)),
-    sa.PrimaryKeyConstraint("run_id", "claim_id"),
-)
-
-history = sa.Table(
-    "history", metadata,
-    sa.Column("claim_id", sa.Text, nullable=False),
-    sa.Column("line_no", sa.BigInteger, nullable=False),
+# Where each member's lines are in a run's line blocks (one row per member and block), and two kinds of marker row
+# (negative block_no) that tell the point lookup whether the member has point-of-service commits or moved lines.
+POS_MARKER, MOVED_MARKER = -1, -2
+member_blocks = sa.Table(  # added in schema v3
+    "member_blocks", metadata,
     sa.Column("member_id", sa.Text, nullable=False),
     sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("block_no", sa.Integer, nullable=False),
+    sa.Column("byte_start", sa.Integer, nullable=False),
+    sa.Column("byte_len", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("member_id", "run_id", "block_no"),
+    sqlite_with_rowid=False,
+)
+
+# A line re-adjudicated under another member: its result in ``member_id``'s runs before ``run_id`` is superseded.
+moved_lines = sa.Table(  # added in schema v3
+    "moved_lines", metadata,
+    sa.Column("member_id", sa.Text, nullable=False),
+    sa.Column("claim_id", sa.Text, nullable=False),
+    sa.Column("line_no", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("member_id", "claim_id", "line_no", "run_id"),
+)
+
+# Point-of-service commits, a claim at a time: plain rows (run 0 in the history's order, below every batch run).
+pos_lines = sa.Table(  # added in schema v3 (v1-v2 kept them in line_results under run 0)
+    "pos_lines", metadata,
+    *contract_columns(schema.LINE_RESULTS, LINE_KEYS),
     sa.PrimaryKeyConstraint("claim_id", "line_no"),
-    sa.Index("ix_history_member", "member_id"),
+    sa.Index("ix_pos_lines_member", "member_id"),
+)
+
+pos_findings = sa.Table(  # added in schema v3
+    "pos_findings", metadata,
+    *contract_columns(schema.FINDINGS, LINE_KEYS),
+    sa.Index("ix_pos_findings_line", "claim_id", "line_no"),
 )
 
 pos_checks = sa.Table(  # added in schema v2
@@ -108,5 +127,4 @@ pos_checks = sa.Table(  # added in schema v2
     sa.Index("ix_pos_checks_provider", "provider_id", "asked_at"),
 )
 
-RESULT_TABLES = {"lines": (line_results, schema.LINE_RESULTS), "findings": (findings, schema.FINDINGS),
-                 "claims": (claims, schema.CLAIMS)}
+RESULT_CONTRACTS = {"lines": schema.LINE_RESULTS, "findings": schema.FINDINGS, "claims": schema.CLAIMS}

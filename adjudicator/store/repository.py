@@ -19,13 +19,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from adjudicator import schema
 from adjudicator.errors import StoreError
-from adjudicator.store import bulk, codec, models
+from adjudicator.store import blocks, bulk, codec, linetext, models
 from adjudicator.store.migrations import upgrade
 
 __all__ = ["Store", "RunInfo", "open_store", "run_key"]
@@ -173,7 +174,8 @@ class Store:
             if not self._sqlite:
                 raw.driver_connection.autocommit = True
                 cursor = raw.cursor()  # planned once per connection: planning costs more than the lookup
-                cursor.execute(f"PREPARE adj_member_history(text) AS {self._member_sql.replace('%s', '$1')}")
+                for name, sql in self._member_sql.items():
+                    cursor.execute(f"PREPARE adj_{name}(text) AS {sql.replace('%s', '$1')}")
                 cursor.close()
             self._local.raw = raw
             with self._raw_lock:
@@ -253,11 +255,13 @@ class Store:
 
         A run is identified by ``run_key(inputs, ruleset_digests)``: when that run is already stored nothing is
         written and ``RunInfo(existing_id, reused=True)`` comes back. A line result replaces, in the history, any
-        earlier result for the same (claim_id, line_no).
+        earlier result for the same (claim_id, line_no), under whichever member that was.
         """
         lines = codec.conform(lines, schema.LINE_RESULTS, "line results")
         findings = codec.conform(findings, schema.FINDINGS, "findings")
         claims = codec.conform(claims, schema.CLAIMS, "claims")
+        _unique(lines, ["claim_id", "line_no"], "line results")
+        _unique(claims, ["claim_id"], "claims")
         key = run_key(inputs, ruleset_digests)
         counts = {
             "lines": _counts(lines, schema.DECISIONS),
@@ -275,48 +279,46 @@ class Store:
                     finished_at=_naive_utc(finished_at), recorded_at=datetime.now(), line_count=lines.height,
                     finding_count=findings.height, claim_count=claims.height, counts=counts,
                     timings=dict(timings or {})).returning(runs.c.run_id)).scalar_one()
-                self._load(conn, "line_results", lines, run_id)
-                self._load(conn, "findings", findings, run_id)
-                self._load(conn, "claims", claims, run_id)
-                self._point_history(conn, run_id)
+                moved = self._moved_lines(conn, lines, run_id)
+                blocks.store_run(conn, run_id, lines, findings, claims)
+                bulk.insert_frame(conn, "moved_lines", moved)
+                bulk.insert_frame(conn, "member_blocks", moved.select(
+                    "member_id", "run_id", pl.lit(models.MOVED_MARKER, pl.Int64).alias("block_no"),
+                    pl.lit(0, pl.Int64).alias("byte_start"), pl.lit(0, pl.Int64).alias("byte_len")).unique())
+                if not self._sqlite:  # fresh statistics: the point lookup must plan index scans after a big load
+                    conn.execute(sa.text("ANALYZE member_blocks"))
+                    conn.execute(sa.text("ANALYZE result_blocks (run_id, kind, block_no)"))
+                    conn.execute(sa.text("ANALYZE moved_lines"))
                 return RunInfo(int(run_id), False)
         except StoreError as exc:
             if isinstance(exc.__cause__, (sa.exc.IntegrityError, self._driver.IntegrityError)):
-                # Another writer may have stored the same run meanwhile; else the frames broke a key.
+                # Another writer stored the same run meanwhile.
                 with self._read() as conn:
                     found = conn.execute(sa.select(runs.c.run_id).where(runs.c.run_key == key)).scalar()
                 if found is not None:
                     return RunInfo(int(found), True)
-                raise StoreError(f"{exc} (is (claim_id, line_no) unique in the line results, claim_id in "
-                                 "the claims?)") from exc.__cause__
             raise
 
-    def _point_history(self, conn: sa.Connection, run_id: int) -> None:
-        """Make the run's line results the current ones in the history (upsert on claim_id, line_no)."""
-        params = {"r": run_id}
-        select = "SELECT l.claim_id, l.line_no, l.member_id, l.run_id FROM line_results l WHERE l.run_id = :r"
-        insert = "INSERT INTO history (claim_id, line_no, member_id, run_id) "
-        if conn.execute(sa.text("SELECT 1 FROM history LIMIT 1")).first() is None:
-            conn.execute(sa.text(insert + select), params)  # the first run: nothing to replace
-        elif self._sqlite:
-            conn.execute(sa.text(insert + select + " ON CONFLICT (claim_id, line_no) DO UPDATE SET "
-                                 "member_id = excluded.member_id, run_id = excluded.run_id"), params)
-        else:
-            # PostgreSQL's ON CONFLICT inserts speculatively, row by row; an update of the keys that exist and a
-            # plain insert of the others is several times faster on a large run.
-            conn.execute(sa.text(
-                "UPDATE history h SET run_id = l.run_id, member_id = l.member_id FROM line_results l "
-                "WHERE l.run_id = :r AND h.claim_id = l.claim_id AND h.line_no = l.line_no"), params)
-            conn.execute(sa.text(insert + select + " AND NOT EXISTS (SELECT 1 FROM history h "
-                                 "WHERE h.claim_id = l.claim_id AND h.line_no = l.line_no)"), params)
-        if not self._sqlite:
-            # Fresh statistics, so that the point-of-service lookup plans an index scan right after a big load.
-            conn.execute(sa.text("ANALYZE history"))
-            conn.execute(sa.text("ANALYZE line_results (run_id, claim_id, line_no, member_id, service_date)"))
-
-    def _load(self, conn: sa.Connection, table: str, frame: pl.DataFrame, run_id: int) -> None:
-        encoded = codec.encode(frame, dates_as_text=self._sqlite)
-        bulk.insert_frame(conn, table, encoded.select(pl.lit(run_id, pl.Int64).alias("run_id"), pl.all()))
+    def _moved_lines(self, conn: sa.Connection, lines: pl.DataFrame, run_id: int) -> pl.DataFrame:
+        """The lines of this run whose claim was held, in earlier runs or commits, by another member: rows of
+        ``moved_lines`` that retire those older results from the other member's history."""
+        empty = pl.DataFrame(schema={"member_id": pl.String, "claim_id": pl.String, "line_no": pl.Int64,
+                                     "run_id": pl.Int64})
+        datas = conn.execute(sa.text("SELECT data FROM result_blocks WHERE kind = 'claim_members' "
+                                     "AND run_id <> :r"), {"r": run_id}).scalars().all()
+        prior = blocks.decode_all(datas)
+        pos = bulk.read_frame(conn, "SELECT DISTINCT claim_id, member_id FROM pos_lines", {},
+                              {"claim_id": pl.String, "member_id": pl.String})
+        prior = [f for f in (*prior, pos) if f.height]
+        if not prior or lines.height == 0:
+            return empty
+        held = pl.concat(prior).unique().rename({"member_id": "old_member"})
+        return (lines.select("claim_id", "line_no", "member_id")
+                .join(held, on="claim_id", how="inner")
+                .filter(pl.col("old_member") != pl.col("member_id"))
+                .select(pl.col("old_member").alias("member_id"), "claim_id", "line_no",
+                        pl.lit(run_id, pl.Int64).alias("run_id"))
+                .unique())
 
     def runs(self) -> pl.DataFrame:
         """One row per stored batch run, oldest first, with its line counts by decision."""
@@ -354,16 +356,19 @@ class Store:
     def run_results(self, run_id: int) -> dict[str, pl.DataFrame]:
         """The line results, findings and claim totals of one run (``lines``, ``findings``, ``claims``)."""
         self.show(run_id)  # raises for an unknown run
-        order = {"lines": "claim_id, line_no", "findings": "claim_id, line_no, ruleset, rule_id",
-                 "claims": "claim_id"}
         out = {}
         with self._read() as conn:
-            for name, (table, contract) in models.RESULT_TABLES.items():
-                cols = ", ".join(contract)
-                stored = {c: codec.storage_dtype(t, dates_as_text=self._sqlite) for c, t in contract.items()}
-                frame = bulk.read_frame(conn, f"SELECT {cols} FROM {table.name} WHERE run_id = :r ORDER BY "
-                                              f"{order[name]}", {"r": run_id}, stored)
-                out[name] = codec.decode(frame, contract)
+            for name, contract in models.RESULT_CONTRACTS.items():
+                if run_id == models.POS_RUN_ID:
+                    table = "pos_lines" if name == "lines" else "pos_findings" if name == "findings" else None
+                    frame = self._pos_frame(conn, table, contract, "", {}) if table else schema.empty(contract)
+                else:
+                    datas = conn.execute(sa.text(
+                        "SELECT data FROM result_blocks WHERE run_id = :r AND kind = :k ORDER BY block_no"),
+                        {"r": run_id, "k": name}).scalars().all()
+                    frame = (linetext.decode_frame(linetext.block_texts(datas)) if name == "lines"
+                             else _concat(blocks.decode_all(datas), contract))
+                out[name] = frame.sort(list(blocks.CLAIM_ORDER[name]))
         return out
 
     def export(self, run_id: int, out_dir: str | Path, fmt: str = "parquet") -> dict[str, Path]:
@@ -394,32 +399,50 @@ class Store:
     def history(self, member_ids: list[str] | None = None, *, before: date | None = None) -> pl.DataFrame:
         """The current line results (one per claim_id, line_no) of the given members — all when None — with
         service_date before ``before`` when given; the contract's columns and dtypes, in the total order."""
-        cols = ", ".join(f"l.{c}" for c in _LINE_COLUMNS)
-        where, params = [], {}
-        if before is not None:
-            where.append("l.service_date < :before")
-            params["before"] = before.isoformat() if self._sqlite else before
-        stored = {c: codec.storage_dtype(t, dates_as_text=self._sqlite) for c, t in schema.LINE_RESULTS.items()}
-        join = ("FROM history h JOIN line_results l ON l.run_id = h.run_id AND l.claim_id = h.claim_id "
-                "AND l.line_no = h.line_no")
+        ids = None if member_ids is None else sorted({str(m) for m in member_ids})
+        if ids is not None and not ids:
+            return schema.empty(schema.LINE_RESULTS)
         with self._read() as conn:
-            if member_ids is not None:
-                ids = sorted({str(m) for m in member_ids})
-                if not ids:
-                    return schema.empty(schema.LINE_RESULTS)
+            member_filter, params = "", {}
+            if ids is not None:
                 if len(ids) <= _IN_LIST_MAX:
-                    marks = ", ".join(f":m{i}" for i in range(len(ids)))
-                    where.append(f"h.member_id IN ({marks})")
-                    params.update({f"m{i}": m for i, m in enumerate(ids)})
+                    member_filter = "member_id IN (" + ", ".join(f":m{i}" for i in range(len(ids))) + ")"
+                    params = {f"m{i}": m for i, m in enumerate(ids)}
                 else:
                     self._temp_members(conn, ids)
-                    join += " JOIN tmp_members t ON t.member_id = h.member_id"
-            sql = f"SELECT {cols} {join}"
-            if where:
-                sql += " WHERE " + " AND ".join(where)
-            sql += " ORDER BY l.service_date, l.claim_id, l.line_no"
-            frame = bulk.read_frame(conn, sql, params, stored)
-        return codec.decode(frame, schema.LINE_RESULTS)
+                    member_filter = "member_id IN (SELECT member_id FROM tmp_members)"
+            where = f" WHERE {member_filter}" if member_filter else ""
+            # the line blocks that hold these members, run by run
+            if member_filter:
+                wanted = conn.execute(sa.text(f"SELECT DISTINCT run_id, block_no FROM member_blocks{where} "
+                                              "AND block_no >= 0"),
+                                      params).all()
+                by_run: dict[int, list[int]] = {}
+                for run_id, block_no in wanted:
+                    by_run.setdefault(run_id, []).append(block_no)
+                found = []
+                for run_id, numbers in sorted(by_run.items()):
+                    for i in range(0, len(numbers), _IN_LIST_MAX):
+                        part = sorted(numbers[i:i + _IN_LIST_MAX])
+                        found += conn.execute(sa.text(
+                            "SELECT run_id, row_count, data FROM result_blocks WHERE kind = 'lines' AND run_id = :r AND "
+                            "block_no IN (" + ", ".join(str(int(n)) for n in part) + ")"), {"r": run_id}).all()
+            else:
+                found = conn.execute(sa.text("SELECT run_id, row_count, data FROM result_blocks "
+                                             "WHERE kind = 'lines' ORDER BY run_id, block_no")).all()
+            frames = [linetext.decode_frame(linetext.block_texts([d for _, _, d in found])).with_columns(
+                pl.Series("_run", np.repeat([r for r, _, _ in found], [n for _, n, _ in found]), pl.Int64))]
+            pos = self._pos_frame(conn, "pos_lines", schema.LINE_RESULTS, where, params)
+            moved = bulk.read_frame(conn, f"SELECT member_id, claim_id, line_no, run_id FROM moved_lines{where}",
+                                    params, {"member_id": pl.String, "claim_id": pl.String, "line_no": pl.Int64,
+                                             "_moved": pl.Int64})
+        frames.append(pos.with_columns(pl.lit(models.POS_RUN_ID, pl.Int64).alias("_run")))
+        rows = pl.concat(frames, how="vertical")
+        if ids is not None:
+            rows = rows.filter(pl.col("member_id").is_in(ids))
+        if before is not None:
+            rows = rows.filter(pl.col("service_date") < before)
+        return _current(rows, moved)
 
     def _temp_members(self, conn: sa.Connection, ids: list[str]) -> None:
         if self._sqlite:
@@ -429,27 +452,56 @@ class Store:
             conn.exec_driver_sql("CREATE TEMP TABLE tmp_members (member_id TEXT PRIMARY KEY) ON COMMIT DROP")
         bulk.insert_frame(conn, "tmp_members", pl.DataFrame({"member_id": ids}))
 
-    def _member_history_sql(self) -> str:
+    def _pos_frame(self, conn: sa.Connection, table: str, contract: dict[str, pl.DataType], where: str,
+                   params: dict) -> pl.DataFrame:
+        stored = {c: codec.storage_dtype(t, dates_as_text=self._sqlite) for c, t in contract.items()}
+        return codec.decode(bulk.read_frame(conn, f"SELECT {', '.join(contract)} FROM {table}{where}", params,
+                                            stored), contract)
+
+    def _member_history_sql(self) -> dict[str, str]:
         mark = "?" if self._sqlite else "%s"
-        cols = ", ".join(f"l.{c}" for c in _LINE_COLUMNS)
-        return (f"SELECT {cols} FROM history h JOIN line_results l ON l.run_id = h.run_id "
-                f"AND l.claim_id = h.claim_id AND l.line_no = h.line_no WHERE h.member_id = {mark} "
-                "ORDER BY l.service_date, l.claim_id, l.line_no")
+        return {
+            "blocks": ("SELECT d.run_id, d.block_no, d.byte_start, d.byte_len, b.data FROM member_blocks d "
+                       "LEFT JOIN result_blocks b ON b.run_id = d.run_id AND b.kind = 'lines' "
+                       f"AND b.block_no = d.block_no WHERE d.member_id = {mark}"),
+            "pos": f"SELECT {', '.join(_LINE_COLUMNS)} FROM pos_lines WHERE member_id = {mark}",
+            "moved": f"SELECT claim_id, line_no, run_id FROM moved_lines WHERE member_id = {mark}",
+        }
+
+    def _member_sources(self, cursor, member_id: str) -> tuple[list, list, list]:
+        """The member's directory rows with their blocks, point-of-service rows and moved lines, on a driver
+        cursor (the point path's own connection, or a write transaction's). The directory says whether there
+        are any of the last two (marker rows), so that the usual lookup is one query."""
+        prepared = not self._sqlite and cursor.connection.autocommit
+
+        def fetch(name: str) -> list:
+            sql = self._member_sql[name]
+            cursor.execute(f"EXECUTE adj_{name}(%s)" if prepared else sql, (member_id,))
+            return cursor.fetchall()
+
+        found, markers = [], set()
+        for run_id, block_no, start, length, data in fetch("blocks"):
+            if block_no >= 0:
+                found.append((run_id, start, length, data))
+            else:
+                markers.add(block_no)
+        pos = fetch("pos") if models.POS_MARKER in markers else []
+        moved = fetch("moved") if models.MOVED_MARKER in markers else []
+        return found, pos, moved
 
     def member_history_rows(self, member_id: str) -> list[dict[str, Any]]:
         """One member's current line results as line dicts (dates as ``date``, lists as ``list``), in total order:
-        the point-of-service path, with no polars call."""
+        the point-of-service path — one directory lookup and the decode of the member's block(s)."""
         try:
             cursor = self._raw().cursor()
             try:
-                cursor.execute(self._member_sql if self._sqlite else "EXECUTE adj_member_history(%s)", (member_id,))
-                rows = cursor.fetchall()
+                found, pos, moved = self._member_sources(cursor, member_id)
             finally:
                 cursor.close()
         except Exception as exc:
             raise StoreError(f"store {self.display_url}: cannot read the history of member {member_id}: "
                              f"{exc}") from exc
-        return [codec.row_from_db(r, _LINE_COLUMNS, _DATE_COLUMNS, _LIST_COLUMNS) for r in rows]
+        return _member_rows(found, pos, moved)
 
     def member_history(self, member_id: str) -> pl.DataFrame:
         """One member's current line results as a frame with the contract's columns and dtypes."""
@@ -490,7 +542,7 @@ class Store:
     def commit_claim(self, lines: pl.DataFrame | list[dict[str, Any]],
                      findings: pl.DataFrame | list[dict[str, Any]] | None = None) -> bool:
         """Record one checked claim in the history, atomically; False (and nothing written) when that claim_id
-        is already in the history."""
+        is already committed, or already in its member's history from a batch run."""
         line_rows = lines.to_dicts() if isinstance(lines, pl.DataFrame) else list(lines)
         finding_rows = (findings.to_dicts() if isinstance(findings, pl.DataFrame) else list(findings or []))
         if not line_rows:
@@ -506,37 +558,102 @@ class Store:
             raise StoreError(f"commit_claim: claim {next(iter(claim_ids))} repeats a line_no")
         (claim_id,) = claim_ids
         text = self._sqlite
-        line_values = [(models.POS_RUN_ID, *(codec.value_to_db(row.get(c), t, dates_as_text=text)
-                                             for c, t in schema.LINE_RESULTS.items())) for row in line_rows]
-        finding_values = [(models.POS_RUN_ID, *(codec.value_to_db(row.get(c), t, dates_as_text=text)
-                                                for c, t in schema.FINDINGS.items())) for row in finding_rows]
-        history_values = [(claim_id, row["line_no"], row["member_id"], models.POS_RUN_ID) for row in line_rows]
+        line_values = [tuple(codec.value_to_db(row.get(c), t, dates_as_text=text)
+                             for c, t in schema.LINE_RESULTS.items()) for row in line_rows]
+        finding_values = [tuple(codec.value_to_db(row.get(c), t, dates_as_text=text)
+                                for c, t in schema.FINDINGS.items()) for row in finding_rows]
         mark = "?" if text else "%s"
 
         def insert_sql(table: str, cols: list[str]) -> str:
             return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
 
+        def known(conn: sa.Connection) -> bool:
+            if conn.execute(sa.text("SELECT 1 FROM pos_lines WHERE claim_id = :c"), {"c": claim_id}).first():
+                return True
+            cursor = bulk.dbapi(conn).cursor()
+            try:
+                for member_id in {row["member_id"] for row in line_rows}:
+                    if any(r["claim_id"] == claim_id for r in _member_rows(*self._member_sources(cursor, member_id))):
+                        return True
+            finally:
+                cursor.close()
+            return False
+
         try:
             with self._write() as conn:
-                if conn.execute(sa.text("SELECT 1 FROM history WHERE claim_id = :c"), {"c": claim_id}).first():
+                if known(conn):
                     return False
                 cursor = bulk.dbapi(conn).cursor()
                 try:
-                    cursor.executemany(insert_sql("line_results", ["run_id", *_LINE_COLUMNS]), line_values)
+                    cursor.executemany(insert_sql("pos_lines", _LINE_COLUMNS), line_values)
+                    cursor.executemany(
+                        f"INSERT INTO member_blocks (member_id, run_id, block_no, byte_start, byte_len) VALUES "
+                        f"({mark}, {models.POS_RUN_ID}, {models.POS_MARKER}, 0, 0) ON CONFLICT DO NOTHING",
+                        [(m,) for m in sorted({row["member_id"] for row in line_rows})])
                     if finding_values:
-                        cursor.executemany(insert_sql("findings", ["run_id", *schema.FINDINGS]), finding_values)
-                    cursor.executemany(insert_sql("history", ["claim_id", "line_no", "member_id", "run_id"]),
-                                       history_values)
+                        cursor.executemany(insert_sql("pos_findings", list(schema.FINDINGS)), finding_values)
                 finally:
                     cursor.close()
         except StoreError as exc:
-            # Two commits of the same claim at once: the history's key lets one through, the other finds it.
+            # Two commits of the same claim at once: the key lets one through, the other finds it.
             if isinstance(exc.__cause__, (sa.exc.IntegrityError, self._driver.IntegrityError)):
                 with self._read() as conn:
-                    if conn.execute(sa.text("SELECT 1 FROM history WHERE claim_id = :c"), {"c": claim_id}).first():
+                    if conn.execute(sa.text("SELECT 1 FROM pos_lines WHERE claim_id = :c"),
+                                    {"c": claim_id}).first():
                         return False
             raise StoreError(f"cannot commit claim {claim_id}: {exc}") from exc
         return True
+
+
+def _unique(frame: pl.DataFrame, keys: list[str], what: str) -> None:
+    hashed = pl.struct(keys).hash(seed=7).n_unique() if len(keys) > 1 else pl.col(keys[0]).n_unique()
+    if frame.select(hashed).item() == frame.height:  # distinct hashes: distinct keys (a collision only costs
+        return                                        # the exact check below)
+    dup = frame.filter(pl.struct(keys).is_duplicated())
+    if dup.height:
+        first = ", ".join(f"{k}={dup[k][0]!r}" for k in keys)
+        raise StoreError(f"{what}: ({', '.join(keys)}) is not unique — {dup.height} rows share a key, e.g. {first}")
+
+
+def _concat(frames: list[pl.DataFrame], contract: dict[str, pl.DataType]) -> pl.DataFrame:
+    return pl.concat(frames, how="vertical") if frames else schema.empty(contract)
+
+
+def _current(rows: pl.DataFrame, moved: pl.DataFrame) -> pl.DataFrame:
+    """The current result of each line among ``rows`` (contract columns plus ``_run``): the latest run's, unless
+    a later run moved the line to another member (``moved``: member_id, claim_id, line_no, _moved)."""
+    keys = ["claim_id", "line_no"]
+    rows = rows.sort("_run", descending=True).unique(subset=["member_id", *keys], keep="first", maintain_order=True)
+    if moved.height:
+        gone = rows.join(moved, on=["member_id", *keys], how="inner").filter(pl.col("_moved") > pl.col("_run"))
+        rows = rows.join(gone.select("member_id", *keys, "_run"), on=["member_id", *keys, "_run"], how="anti")
+    return rows.drop("_run").sort(list(schema.TOTAL_ORDER))
+
+
+def _member_rows(found: list, pos: list, moved: list) -> list[dict[str, Any]]:
+    """One member's current lines from its directory rows (run_id, row_start, row_count, block data), its
+    point-of-service rows and its moved lines: the latest run's result per line, in total order."""
+    candidates = []  # (run, line dict)
+    for run_id, start, length, data in found:
+        candidates += [(run_id, row) for row in linetext.decode_rows(linetext.member_text(data, start, length))]
+    candidates += [(models.POS_RUN_ID, codec.row_from_db(r, _LINE_COLUMNS, _DATE_COLUMNS, _LIST_COLUMNS))
+                   for r in pos]
+    if len(found) + bool(pos) > 1 or moved:
+        retired = {}
+        for claim_id, line_no, run_id in moved:
+            key = (claim_id, line_no)
+            retired[key] = max(run_id, retired.get(key, run_id))
+        best: dict[tuple, tuple[int, dict]] = {}
+        for run_id, row in candidates:
+            key = (row["claim_id"], row["line_no"])
+            if retired.get(key, -1) > run_id:
+                continue
+            if key not in best or best[key][0] < run_id:
+                best[key] = (run_id, row)
+        candidates = list(best.values())
+    lines = [row for _, row in candidates]
+    lines.sort(key=lambda r: (r["service_date"], r["claim_id"], r["line_no"]))
+    return lines
 
 
 def _counts(frame: pl.DataFrame, decisions: tuple[str, ...]) -> dict[str, int]:

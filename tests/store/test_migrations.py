@@ -87,6 +87,35 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_data(store_url):
         assert store.member_history("M1").height == 2
 
 
+def test_older_runs_and_their_history_pointers_become_blocks(store_url):
+    """v1/v2 kept every run's rows and a pointer to each line's current run; v3 keeps blocks and moved lines.
+    Run 2 re-adjudicated C1 line 1 under member M2: M1 keeps only C1 line 2, M2 has line 1 from run 2."""
+    more = [
+        "INSERT INTO line_results (run_id, claim_id, line_no, member_id, insurer_id, setting, provider_id,"
+        " service_date, service_code, quantity, billed_amount, decision) VALUES (1, 'C1', 2, 'M1', 'IHIO',"
+        " 'outpatient', 'P1', '2024-04-30', '901915', 1, 500, 'denied')",
+        "INSERT INTO history VALUES ('C1', 2, 'M1', 1)",
+        "INSERT INTO runs (run_key, status, inputs, ruleset_digests, recorded_at, line_count, finding_count,"
+        " claim_count, counts) VALUES ('k2', 'complete', '{}', '[]', '2024-06-01 10:00:00', 1, 1, 0, '{}')",
+        "INSERT INTO line_results (run_id, claim_id, line_no, member_id, insurer_id, setting, provider_id,"
+        " service_date, service_code, quantity, billed_amount, decision) VALUES (2, 'C1', 1, 'M2', 'IHIO',"
+        " 'outpatient', 'P1', '2024-04-30', '901910', 1, 1000, 'adjusted')",
+        "INSERT INTO findings (run_id, claim_id, line_no, ruleset, rule_id, action) VALUES (2, 'C1', 1, 'ihio',"
+        " 'ihio.X', 'adjust')",
+        "UPDATE history SET run_id = 2, member_id = 'M2' WHERE claim_id = 'C1' AND line_no = 1",
+    ]
+    raw_execute(store_url, v1_ddl(sa.engine.make_url(store_url).get_backend_name()) + more)
+    with Store(store_url) as store:
+        assert store.upgraded_from == 1
+        assert store.member_history("M1")[["claim_id", "line_no", "decision"]].rows() == [("C1", 2, "denied")]
+        assert store.member_history("M2")[["claim_id", "line_no", "decision"]].rows() == [("C1", 1, "adjusted")]
+        assert store.history().height == 2
+        assert store.run_results(1)["lines"]["line_no"].to_list() == [1, 2]
+        assert store.run_results(2)["findings"]["rule_id"].to_list() == ["ihio.X"]
+        names = set(sa.inspect(store.engine).get_table_names())
+        assert not names & {"line_results", "findings", "claims", "history"}
+
+
 def test_a_store_newer_than_the_code_is_refused(store_url):
     Store(store_url).close()
     raw_execute(store_url, [f"UPDATE schema_version SET version = {SCHEMA_VERSION + 1}"])
@@ -102,8 +131,9 @@ def test_a_database_that_is_not_a_store_is_refused(store_url):
 
 def test_the_tables_match_the_data_contract():
     """A column added to the contract needs a migration: the current tables must carry exactly its columns."""
-    for table, contract in models.RESULT_TABLES.values():
-        assert [c.name for c in table.columns] == ["run_id", *contract]
+    assert [c.name for c in models.pos_lines.columns] == list(schema.LINE_RESULTS)
+    assert [c.name for c in models.pos_findings.columns] == list(schema.FINDINGS)
+    assert list(models.RESULT_CONTRACTS) == ["lines", "findings", "claims"]  # the block kinds read back per run
 
 
 def test_v1_snapshot_of_the_contract_is_what_the_current_tables_hold():

@@ -11,7 +11,7 @@ from polars.testing import assert_frame_equal
 
 from adjudicator import schema
 from adjudicator.errors import StoreError
-from adjudicator.store import Store, bulk, commands, open_store, run_key
+from adjudicator.store import SCHEMA_VERSION, Store, blocks, bulk, commands, open_store, run_key
 from tests.store.synth_results import make_results
 
 T0 = datetime(2025, 6, 1, 8, 0, 0)
@@ -68,7 +68,8 @@ def record(store: Store, lines, findings, claims, *, inputs=None, digests=("d1",
 def table_counts(store: Store) -> dict[str, int]:
     with store.engine.connect() as conn:
         return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
-                for t in ("runs", "line_results", "findings", "claims", "history", "pos_checks", "rulesets")}
+                for t in ("runs", "result_blocks", "member_blocks", "moved_lines", "pos_lines", "pos_findings",
+                          "pos_checks", "rulesets")}
 
 
 def by_line(frame: pl.DataFrame) -> pl.DataFrame:
@@ -147,34 +148,70 @@ def test_a_later_run_replaces_a_lines_result_in_the_history(store):
     assert store.run_results(1)["lines"]["decision"].to_list() == ["approved", "denied", "pended"]  # kept
 
 
+def test_a_line_readjudicated_under_another_member_leaves_the_first_members_history(store):
+    lines, findings, claims = make_results(200, seed=5)
+    record(store, lines, findings, claims, digests=("one",))
+    claim = lines.filter(pl.col("line_no") == 1)["claim_id"][0]
+    old_member = lines.filter(pl.col("claim_id") == claim)["member_id"][0]
+    first_line = lines.filter(pl.col("claim_id") == claim, pl.col("line_no") == 1)
+    record(store, first_line.with_columns(member_id=pl.lit("9999999999")), findings.clear(), claims.clear(),
+           digests=("two",))
+    old = store.member_history(old_member)
+    assert_frame_equal(old, store.history([old_member]))
+    assert old.filter(pl.col("claim_id") == claim)["line_no"].to_list() == \
+        lines.filter(pl.col("claim_id") == claim, pl.col("line_no") != 1)["line_no"].sort().to_list()
+    assert store.member_history("9999999999")[["claim_id", "line_no"]].rows() == [(claim, 1)]
+    assert store.history().height == lines.height  # moved, not copied
+    # and back again: the newest run decides
+    record(store, first_line, findings.clear(), claims.clear(), digests=("three",))
+    assert store.member_history("9999999999").height == 0
+    assert_frame_equal(store.member_history(old_member), lines.filter(pl.col("member_id") == old_member)
+                       .sort("service_date", "claim_id", "line_no"))
+
+
+def test_many_small_blocks_read_back_whole(store, monkeypatch):
+    monkeypatch.setattr(blocks, "BLOCK_ROWS", 7)  # one member (~20 lines) per block
+    lines, findings, claims = make_results(600, seed=6)
+    info = record(store, lines, findings, claims)
+    for member in lines["member_id"].unique().sort().to_list()[:15]:
+        expected = lines.filter(pl.col("member_id") == member).sort("service_date", "claim_id", "line_no")
+        assert_frame_equal(store.member_history(member), expected)
+        assert_frame_equal(store.history([member]), expected)
+    assert_frame_equal(store.run_results(info.run_id)["lines"], by_line(lines))
+    with store.engine.connect() as conn:
+        n_blocks = conn.execute(sa.text("SELECT count(*) FROM result_blocks WHERE kind = 'lines'")).scalar()
+    assert n_blocks == lines["member_id"].n_unique()
+
+
 class Boom(RuntimeError):
     pass
 
 
-@pytest.mark.parametrize("fail_at", ["findings", "claims", "history"])
+@pytest.mark.parametrize("fail_at", ["lines", "claims", "member_blocks", "moved_lines"])
 def test_a_run_that_fails_midway_leaves_the_store_as_it_was(store, monkeypatch, fail_at):
     lines, findings, claims = make_results(400, seed=2)
     record(store, lines, findings, claims, digests=("first",))
     store.save_ruleset("r", "1", "f" * 64, "src")
     before, history_before = table_counts(store), store.history()
 
-    real_insert = bulk.insert_frame
+    real_rows, real_frame = bulk.insert_rows, bulk.insert_frame
 
-    def failing_insert(conn, table, frame):
+    def failing_rows(conn, table, columns, rows):
+        real_rows(conn, table, columns, rows)  # written, then the failure: the transaction must undo it
+        if rows and rows[0][1] == fail_at:
+            raise Boom(f"injected failure after the {fail_at} blocks")
+
+    def failing_frame(conn, table, frame):
+        real_frame(conn, table, frame)
         if table == fail_at:
-            raise Boom(f"injected failure before {table}")
-        return real_insert(conn, table, frame)
+            raise Boom(f"injected failure after {table}")
 
-    monkeypatch.setattr(bulk, "insert_frame", failing_insert)
-    if fail_at == "history":  # the history upsert is SQL; fail right after the last bulk table instead
-        def after_claims(conn, table, frame):
-            real_insert(conn, table, frame)
-            if table == "claims":
-                raise Boom("injected failure before the history upsert")
-        monkeypatch.setattr(bulk, "insert_frame", after_claims)
+    monkeypatch.setattr(bulk, "insert_rows", failing_rows)
+    monkeypatch.setattr(bulk, "insert_frame", failing_frame)
     more, more_f, more_c = make_results(300, seed=3, claim_offset=10_000)
+    moved = lines.head(1).with_columns(member_id=pl.lit("someone-else"))  # so that moved_lines gets a row
     with pytest.raises(Boom):
-        record(store, more, more_f, more_c, digests=("second",))
+        record(store, pl.concat([more, moved]), more_f, more_c, digests=("second",))
     assert table_counts(store) == before
     assert_frame_equal(store.history(), history_before)
     monkeypatch.undo()
@@ -279,7 +316,7 @@ def test_a_commit_that_fails_leaves_nothing(store, monkeypatch):
     bad_finding = {"claim_id": "C2", "line_no": None, "rule_id": "x"}  # line_no is required
     with pytest.raises(StoreError):
         store.commit_claim(lines.filter(pl.col("claim_id") == "C2"), [bad_finding])
-    assert table_counts(store)["line_results"] == 0 and store.member_history_rows("0087654321") == []
+    assert table_counts(store)["pos_lines"] == 0 and store.member_history_rows("0087654321") == []
     with pytest.raises(StoreError, match="one claim"):
         store.commit_claim(lines)
 
@@ -313,7 +350,7 @@ def test_point_of_service_checks_are_audited(store):
 def test_open_store_and_commands(store_url, tmp_path):
     assert open_store(None) is None
     info = commands.init(store_url)
-    assert info["schema_version"] == 2
+    assert info["schema_version"] == SCHEMA_VERSION
     with Store(store_url) as s:
         lines, findings, claims = edge_lines()
         run_id = record(s, lines, findings, claims).run_id
@@ -321,12 +358,12 @@ def test_open_store_and_commands(store_url, tmp_path):
     assert commands.show(store_url, run_id)["line_count"] == 3
     paths = commands.export(store_url, run_id, tmp_path / "x")
     assert pl.read_parquet(paths["findings"]).height == 2
-    assert commands.init(store_url)["upgraded_from"] == 2
+    assert commands.init(store_url)["upgraded_from"] == SCHEMA_VERSION
 
 
 def test_a_plain_path_is_a_sqlite_store(tmp_path):
     with open_store(tmp_path / "plain.db") as s:
-        assert s.dialect == "sqlite" and s.schema_version == 2
+        assert s.dialect == "sqlite" and s.schema_version == SCHEMA_VERSION
     with pytest.raises(StoreError, match="unsupported store backend"):
         Store("mysql://nobody@localhost/x")
 
@@ -361,11 +398,11 @@ def test_the_same_run_recorded_twice_at_once_is_stored_once(store_url):
     assert sorted(r.reused for r in results) == [False, True]
     assert results[0].run_id == results[1].run_id
     with Store(store_url) as s:
-        assert table_counts(s)["line_results"] == lines.height
+        assert s.history().height == lines.height and s.runs().height == 1
 
 
 def test_the_package_exports_what_it_promises():
     import adjudicator.store as store_pkg
 
     assert sorted(store_pkg.__all__) == sorted(n for n in vars(store_pkg) if not n.startswith("_") and n not in {
-        "annotations", "commands", "migrations", "repository", "models", "codec", "bulk"})
+        "annotations", "commands", "migrations", "repository", "models", "codec", "bulk", "blocks", "linetext"})
