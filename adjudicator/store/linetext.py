@@ -73,8 +73,7 @@ def _text(escape: set[str]) -> pl.Expr:
 
 def _separators() -> pl.Expr:
     """How many separator characters a line's text has when no value holds one: a US between fields, a GS per
-    list element, an FS per null. A value holding any of them adds to the count; a list holding a null is
-    written as one FS in place of its GS-led elements, which changes the count unless it is ``[None]``."""
+    list element, an FS per null. Each separator character inside a value adds to the count."""
     count = pl.lit(len(CONTRACT) - 1, pl.Int64)
     for name, dtype in CONTRACT.items():
         count = count + pl.col(name).is_null().cast(pl.Int64)
@@ -83,20 +82,21 @@ def _separators() -> pl.Expr:
     return count.alias("expected")
 
 
-def _lone_null_elements() -> pl.Expr:
-    found = [((pl.col(n).list.len() == 1) & pl.col(n).list.first().is_null()).any()
+def _null_elements() -> pl.Expr:
+    """Whether a list holds a null element somewhere (its plain join is null though the list is not)."""
+    found = [(pl.col(n).list.join("", ignore_nulls=False).is_null() & pl.col(n).is_not_null()).any()
              for n, t in CONTRACT.items() if isinstance(t, pl.List)]
     return pl.any_horizontal(found) if found else pl.lit(False)
 
 
 def row_text(frame: pl.DataFrame) -> pl.Series:
     """One string per line of a frame with the contract's columns (contract dtypes). Written plainly first; when
-    a line's separator count is off (a value holds a separator, or a list a null), the columns that need it are
-    written again escaped."""
-    out = frame.select(_text(set()), _separators())
-    off = out.select((pl.col("text").str.count_matches(_SPECIAL_RE) != pl.col("expected")).any()).item()
-    if not off and not frame.select(_lone_null_elements()).item():
-        return out["text"]
+    a list holds a null or a line's separator count is off (a value holds a separator), the columns that need it
+    are written again escaped."""
+    if not frame.select(_null_elements()).item():
+        out = frame.select(_text(set()), _separators())
+        if not out.select((pl.col("text").str.count_matches(_SPECIAL_RE) != pl.col("expected")).any()).item():
+            return out["text"]
     return frame.select(_text(_needs_escape(frame))).to_series()
 
 
