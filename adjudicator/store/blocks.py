@@ -4,7 +4,7 @@ A run's line results are grouped by member and cut into blocks of about ``BLOCK_
 (``linetext.py``, whole members per block), one binary value each. The member directory names, for
 each member of the run, the block(s) holding its lines and the byte range of its lines there, so that one member's
 history is one index lookup plus one small decompress-and-split, and a run of 10M lines is ~40k binary values and
-~500k directory rows instead of 10M indexed rows. Findings, claim totals and the run's (claim_id, member_id) pairs
+~500k directory rows instead of 10M indexed rows; the run's dictionary of coded line columns is one more value. Findings, claim totals and the run's (claim_id, member_id) pairs
 are Arrow IPC files (zstd) of up to ``BLOCK_ROWS * 256`` rows in the order given: they are read per run (and sorted
 then), never per member, and Arrow keeps the contract's dtypes exactly.
 
@@ -54,14 +54,15 @@ def store_run(conn: sa.Connection, run_id: int, lines: pl.DataFrame, findings: p
               claims: pl.DataFrame) -> None:
     """Write a run's frames (contract dtypes) as blocks, with the member directory, inside the caller's
     transaction."""
-    line_blocks, directory = linetext.encode(lines, BLOCK_ROWS)
+    line_blocks, directory, dictionary = linetext.encode(lines, BLOCK_ROWS)
     frames = {  # in the order given: readers sort (run_results) or do not care (moved lines)
         "findings": findings,
         "claims": claims,
         "claim_members": lines.select("claim_id", "member_id").unique(maintain_order=True),
     }
     cols = ("run_id", "kind", "block_no", "row_count", "data")
-    bulk.insert_rows(conn, "result_blocks", cols, [(run_id, "lines", no, n, data) for no, n, data in line_blocks])
+    bulk.insert_rows(conn, "result_blocks", cols, [(run_id, "lines", no, n, data) for no, n, data in line_blocks]
+                     + [(run_id, "dictionary", 0, len(dictionary.values), dictionary.to_bytes())])
     for kind, frame in frames.items():
         bulk.insert_rows(conn, "result_blocks", cols,
                          [(run_id, kind, no, n, data) for no, n, data in cut(frame, BLOCK_ROWS * 256)])

@@ -9,18 +9,26 @@ One line is its contract columns joined by US (U+001F); lines are joined by RS (
   * a null of any type: FS (U+001C) alone;
   * text: the value, with ESC, GS, RS, US and FS written as ESC followed by ``0``-``4``;
   * an integer: decimal; a date: ISO ``YYYY-MM-DD``;
-  * a list of text: empty for ``[]``, else each element (escaped as text) preceded by GS (U+001D).
+  * a list of text: empty for ``[]``, else each element (escaped as text; a null element as FS) preceded by GS;
+  * a dictionary-coded column: the decimal index of the value in the run's ``Dictionary``.
 So null, ``""``, ``[]`` and ``[""]`` stay apart, and any text, however odd, comes back as it went in. The member
 directory keeps, for each member and block, the byte offset and length of the member's lines in the block's text.
+
+Columns that hold few distinct values in a run (insurer, setting, decision, ruleset and its 64-character digest, …)
+are dictionary-coded: they are almost half of a line's text otherwise, and the compressor's time goes with the bytes.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any, Callable
 
+import numba
+import numpy as np
 import polars as pl
 
 from adjudicator import schema
@@ -29,108 +37,18 @@ ESC, GS, RS, US, NULL = "\x1b", "\x1d", "\x1e", "\x1f", "\x1c"
 _SPECIAL = (ESC, GS, RS, US, NULL)
 _ESCAPED = tuple(ESC + str(i) for i in range(len(_SPECIAL)))
 _SPECIAL_RE = "[\x1b\x1c\x1d\x1e\x1f]"
-LEVEL = 1  # zlib: fast; text of ids, codes and amounts still shrinks ~4x
+_SPECIAL_BYTES = tuple(c.encode() for c in _SPECIAL)
+LEVEL = 1  # zlib: the fastest level; text of ids, codes and amounts still shrinks ~4x
 
 CONTRACT = schema.LINE_RESULTS
 COLUMNS = list(CONTRACT)
+DICTIONARY_COLUMNS = ("insurer_id", "supplementary_insurer_id", "setting", "modifier", "submission", "decision",
+                      "primary_reason", "ruleset", "supplementary_ruleset", "ruleset_digest")
+DICTIONARY_MAX = 4096  # a column with more distinct values than this in a run is written as text
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adj-linetext")  # zlib releases the GIL
 
 
-def _escape(expr: pl.Expr) -> pl.Expr:
-    return expr.str.replace_many(list(_SPECIAL), list(_ESCAPED))
-
-
-def _unescape(expr: pl.Expr) -> pl.Expr:
-    return expr.str.replace_many(list(_ESCAPED), list(_SPECIAL))
-
-
-def _needs_escape(frame: pl.DataFrame) -> set[str]:
-    """The text and list columns that hold a separator character or a null list element."""
-    checks = [pl.col(n).str.contains(_SPECIAL_RE).any().alias(n) for n, t in frame.schema.items() if t == pl.String]
-    checks += [pl.col(n).list.eval(pl.element().str.contains(_SPECIAL_RE).fill_null(True).any())
-               .list.first().any().alias(n) for n, t in frame.schema.items() if isinstance(t, pl.List)]
-    found = frame.select(checks).row(0, named=True) if checks else {}
-    return {name for name, hit in found.items() if hit}
-
-
-def _text(escape: set[str]) -> pl.Expr:
-    exprs = []
-    for name, dtype in CONTRACT.items():
-        col = pl.col(name)
-        if isinstance(dtype, pl.List):
-            items = col.list.eval(_escape(pl.element()).fill_null(NULL)) if name in escape else col
-            expr = pl.when(col.list.len() == 0).then(pl.lit("")).otherwise(
-                pl.lit(GS) + items.list.join(GS, ignore_nulls=False))
-        elif dtype == pl.Date:
-            expr = col.dt.to_string("%Y-%m-%d")
-        elif dtype == pl.String:
-            expr = _escape(col) if name in escape else col
-        else:
-            expr = col.cast(pl.String)
-        exprs.append(expr.fill_null(NULL))
-    return pl.concat_str(exprs, separator=US).alias("text")
-
-
-def _separators() -> pl.Expr:
-    """How many separator characters a line's text has when no value holds one: a US between fields, a GS per
-    list element, an FS per null. Each separator character inside a value adds to the count."""
-    count = pl.lit(len(CONTRACT) - 1, pl.Int64)
-    for name, dtype in CONTRACT.items():
-        count = count + pl.col(name).is_null().cast(pl.Int64)
-        if isinstance(dtype, pl.List):
-            count = count + pl.col(name).list.len().fill_null(0).cast(pl.Int64)
-    return count.alias("expected")
-
-
-def _null_elements() -> pl.Expr:
-    """Whether a list holds a null element somewhere (its plain join is null though the list is not)."""
-    found = [(pl.col(n).list.join("", ignore_nulls=False).is_null() & pl.col(n).is_not_null()).any()
-             for n, t in CONTRACT.items() if isinstance(t, pl.List)]
-    return pl.any_horizontal(found) if found else pl.lit(False)
-
-
-def row_text(frame: pl.DataFrame) -> pl.Series:
-    """One string per line of a frame with the contract's columns (contract dtypes). Written plainly first; when
-    a list holds a null or a line's separator count is off (a value holds a separator), the columns that need it
-    are written again escaped."""
-    if not frame.select(_null_elements()).item():
-        out = frame.select(_text(set()), _separators())
-        if not out.select((pl.col("text").str.count_matches(_SPECIAL_RE) != pl.col("expected")).any()).item():
-            return out["text"]
-    return frame.select(_text(_needs_escape(frame))).to_series()
-
-
-def encode(lines: pl.DataFrame, rows_per_block: int) -> tuple[list[tuple[int, int, bytes]], pl.DataFrame]:
-    """Lines as (block_no, row_count, compressed text) blocks of whole members (about ``rows_per_block`` lines
-    each, in order of first appearance), and the member directory: member_id, block_no, byte_start, byte_len of
-    the member's lines in the block's UTF-8 text. Grouping by member is a hash aggregation, not a sort."""
-    members = (pl.DataFrame({"member_id": lines["member_id"], "text": row_text(lines)})
-               .group_by("member_id", maintain_order=True)
-               .agg(pl.col("text").str.join(RS), pl.len().cast(pl.Int64).alias("n")))
-    members = members.with_columns(
-        ((pl.col("n").cum_sum() - pl.col("n")) // rows_per_block).alias("block_no"),
-        (pl.col("text").str.len_bytes().cast(pl.Int64) + 1).alias("width"))
-    members = members.with_columns((pl.col("width").cum_sum().over("block_no") - pl.col("width")).alias("byte_start"),
-                                   (pl.col("width") - 1).alias("byte_len"))
-    per_block = members.group_by("block_no", maintain_order=True).agg(pl.col("text").str.join(RS), pl.col("n").sum())
-    texts = per_block["text"].to_list()
-    datas = _POOL.map(lambda t: zlib.compress(t.encode(), LEVEL), texts)
-    blocks = [(int(no), int(n), data) for no, n, data in zip(per_block["block_no"], per_block["n"], datas)]
-    return blocks, members.select("member_id", "block_no", "byte_start", "byte_len")
-
-
-def block_text(data: bytes | memoryview) -> str:
-    return zlib.decompress(data).decode()
-
-
-def block_texts(datas: list[bytes | memoryview]) -> list[str]:
-    return list(_POOL.map(block_text, datas))
-
-
-def member_text(data: bytes | memoryview, byte_start: int, byte_len: int) -> str:
-    """A member's lines in a block: the directory's offsets count bytes of the UTF-8 text."""
-    return zlib.decompress(data)[byte_start:byte_start + byte_len].decode()
-
+# --- field decoders (the point path) --------------------------------------------------------------------------
 
 def _list(f: str) -> list | None:
     if f == NULL:
@@ -151,9 +69,206 @@ def _field(dtype: pl.DataType) -> Callable[[str], Any]:
     return lambda f: None if f == NULL else int(f)
 
 
-_FIELDS = [_field(t) for t in CONTRACT.values()]
-_TEXT = {i for i, t in enumerate(CONTRACT.values()) if t == pl.String}
-_LISTS = {i for i, t in enumerate(CONTRACT.values()) if isinstance(t, pl.List)}
+def _coded(values: list[str]) -> Callable[[str], Any]:
+    return lambda f: None if f == NULL else values[int(f)]
+
+
+class Dictionary:
+    """A run's dictionary: for each dictionary-coded column its values in index order, and the decoders of a
+    line's fields under it."""
+
+    def __init__(self, values: dict[str, list[str]]):
+        self.values = values
+        self.fields = [_coded(values[name]) if name in values else _field(dtype) for name, dtype in CONTRACT.items()]
+        # the fields written as (possibly escaped) text: not the coded ones, whose values come from the dictionary
+        self.text = [i for i, (n, t) in enumerate(CONTRACT.items()) if t == pl.String and n not in values]
+        self.lists = [i for i, (n, t) in enumerate(CONTRACT.items()) if isinstance(t, pl.List) and n not in values]
+
+    @classmethod
+    def of(cls, lines: pl.DataFrame) -> Dictionary:
+        counts = lines.select(pl.col(c).drop_nulls().n_unique() for c in DICTIONARY_COLUMNS).row(0)
+        small = [c for c, n in zip(DICTIONARY_COLUMNS, counts) if n <= DICTIONARY_MAX]
+        found = lines.select(pl.col(c).drop_nulls().unique().sort().implode() for c in small).row(0) if small else ()
+        return cls(dict(zip(small, found)))
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.values, ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes | memoryview | None) -> Dictionary:
+        return cls(json.loads(bytes(data)) if data is not None else {})
+
+    def code(self, name: str) -> pl.Expr:
+        """The index of each value: the physical code of an Enum of the dictionary's values (printed in decimal)."""
+        return pl.col(name).cast(pl.Enum(self.values[name])).to_physical()
+
+    def uncode(self, name: str, expr: pl.Expr) -> pl.Expr:
+        values = self.values[name]
+        return expr.replace_strict([str(i) for i in range(len(values))], values, return_dtype=pl.String)
+
+
+# --- encoding (vectorized) ------------------------------------------------------------------------------------
+
+def _escape(expr: pl.Expr) -> pl.Expr:
+    return expr.str.replace_many(list(_SPECIAL), list(_ESCAPED))
+
+
+def _unescape(expr: pl.Expr) -> pl.Expr:
+    return expr.str.replace_many(list(_ESCAPED), list(_SPECIAL))
+
+
+def _needs_escape(frame: pl.DataFrame) -> set[str]:
+    """The text and list columns that hold a separator character or a null list element."""
+    checks = [pl.col(n).str.contains(_SPECIAL_RE).any().alias(n) for n, t in frame.schema.items() if t == pl.String]
+    checks += [pl.col(n).list.eval(pl.element().str.contains(_SPECIAL_RE).fill_null(True).any())
+               .list.first().any().alias(n) for n, t in frame.schema.items() if isinstance(t, pl.List)]
+    found = frame.select(checks).row(0, named=True) if checks else {}
+    return {name for name, hit in found.items() if hit}
+
+
+def _fields(escape: set[str], dictionary: Dictionary) -> list[pl.Expr]:
+    """The columns as the CSV writer is to print them: coded, escaped, lists joined; the rest as they are (the
+    writer prints integers in decimal, dates as ISO and nulls as FS)."""
+    exprs = []
+    for name, dtype in CONTRACT.items():
+        col = pl.col(name)
+        if name in dictionary.values:
+            expr = dictionary.code(name)
+        elif isinstance(dtype, pl.List):
+            items = col.list.eval(_escape(pl.element()).fill_null(NULL)) if name in escape else col
+            expr = pl.when(col.list.len() == 0).then(pl.lit("")).otherwise(
+                pl.lit(GS) + items.list.join(GS, ignore_nulls=False))
+        elif dtype == pl.String and name in escape:
+            expr = _escape(col)
+        else:
+            expr = col
+        exprs.append(expr.alias(name))
+    return exprs
+
+
+def _csv(frame: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.write_csv(buf, include_header=False, separator=US, line_terminator=RS, quote_style="never",
+                    null_value=NULL, date_format="%Y-%m-%d")
+    return buf.getvalue()
+
+
+def _text(frame: pl.DataFrame) -> bytes:
+    """The lines' text, each line ended by RS, in the frame's order: the CSV writer over two halves at once."""
+    half = (frame.height + 1) // 2
+    return b"".join(_POOL.map(_csv, [frame.slice(0, half), frame.slice(half)]))
+
+
+@numba.njit(cache=True, parallel=True)
+def _gather_lines(buf, starts, lengths, order, positions, out):  # pragma: no cover - compiled
+    """Copy line ``order[k]`` of ``buf`` to ``positions[k]`` of ``out``, lines spread over the cores."""
+    for k in numba.prange(order.size):
+        i = order[k]
+        start, pos = starts[i], positions[k]
+        for j in range(lengths[i]):  # a plain loop: a slice assignment per line costs a view each
+            out[pos + j] = buf[start + j]
+
+
+def _separators() -> pl.Expr:
+    """How many separator characters a line's text has when no value holds one: a US between fields, a GS per
+    list element, an FS per null. Each separator character inside a value adds to the count."""
+    count = pl.lit(len(CONTRACT) - 1, pl.Int64)
+    for name, dtype in CONTRACT.items():
+        count = count + pl.col(name).is_null().cast(pl.Int64)
+        if isinstance(dtype, pl.List):
+            count = count + pl.col(name).list.len().fill_null(0).cast(pl.Int64)
+    return count.alias("expected")
+
+
+def _null_elements() -> pl.Expr:
+    """Whether a list holds a null element somewhere (its plain join is null though the list is not)."""
+    found = [(pl.col(n).list.join("", ignore_nulls=False).is_null() & pl.col(n).is_not_null()).any()
+             for n, t in CONTRACT.items() if isinstance(t, pl.List)]
+    return pl.any_horizontal(found) if found else pl.lit(False)
+
+
+def _pack(data: bytes, expected: int) -> tuple[bytes, bool]:
+    """A block's compressed text, and whether its separator characters are exactly those the fields put there."""
+    return zlib.compress(data, LEVEL), sum(map(data.count, _SPECIAL_BYTES)) == expected
+
+
+def _member_order(member_id: pl.Series) -> np.ndarray:
+    """A permutation that brings each member's lines together: sorted by a hash of member_id (an integer sort),
+    or by (hash, member_id) in the unlikely case that two members share a hash and their lines interleave."""
+    frame = pl.DataFrame({"member_id": member_id, "h": member_id.hash(seed=11)})
+    order = frame["h"].arg_sort()
+    ordered = frame.select(pl.all().gather(order))
+    runs = ordered.select((pl.col("member_id") != pl.col("member_id").shift(1)).fill_null(True).sum(),
+                          (pl.col("h") != pl.col("h").shift(1)).fill_null(True).sum()).row(0)
+    if runs[0] != runs[1]:
+        order = frame.with_row_index("i").sort("h", "member_id")["i"]
+    return order.cast(pl.Int64).to_numpy()
+
+
+def encode(lines: pl.DataFrame, rows_per_block: int, *, escape: set[str] | None = None
+           ) -> tuple[list[tuple[int, int, bytes]], pl.DataFrame, Dictionary]:
+    """Lines as (block_no, row_count, compressed text) blocks of whole members (about ``rows_per_block`` lines
+    each), the member directory (member_id, block_no, byte_start, byte_len of the member's lines in the block's
+    UTF-8 text) and the run's dictionary.
+
+    The text is printed by polars' CSV writer (US between fields, RS after each line, never quoted), then its lines
+    are put in member order by a numba copy. Values are printed plainly unless one holds a separator character or
+    a list a null: the number of RS bytes, and the separator bytes of each block counted as it is compressed, show
+    it, and then the columns that need it are printed again, escaped."""
+    if escape is None and lines.select(_null_elements()).item():
+        escape = _needs_escape(lines)
+    dictionary = Dictionary.of(lines)
+    if lines.height == 0:
+        return [], pl.DataFrame(schema={"member_id": pl.String, "block_no": pl.Int64, "byte_start": pl.Int64,
+                                        "byte_len": pl.Int64}), dictionary
+    fields = lines.select(_fields(escape or set(), dictionary))
+    buf = np.frombuffer(_text(fields), dtype=np.uint8)
+    ends = np.flatnonzero(buf == ord(RS))
+    if ends.size != lines.height:  # a value holds RS
+        return encode(lines, rows_per_block, escape=_needs_escape(lines))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends + 1 - starts
+    order = _member_order(lines["member_id"])
+    widths = lengths[order]
+    ordered = np.empty_like(buf)
+    _gather_lines(buf, starts, lengths, order, np.cumsum(widths) - widths, ordered)
+    out = pl.DataFrame({"member_id": lines["member_id"].gather(order), "width": widths,
+                        "expected": lines.select(_separators())["expected"].gather(order)})
+    out = out.with_columns((pl.col("width").cum_sum() - pl.col("width")).alias("offset"),
+                           ((pl.col("member_id") != pl.col("member_id").shift(1)).fill_null(True).cum_sum() - 1)
+                           .alias("m"))
+    members = out.group_by("m", maintain_order=True).agg(
+        pl.col("member_id").first(), pl.len().cast(pl.Int64).alias("n"), pl.col("offset").first(),
+        pl.col("width").sum(), pl.col("expected").sum())
+    members = members.with_columns(((pl.col("n").cum_sum() - pl.col("n")) // rows_per_block).alias("block_no"))
+    per_block = members.group_by("block_no", maintain_order=True).agg(
+        pl.col("offset").first(), pl.col("width").sum().alias("bytes"), pl.col("n").sum(), pl.col("expected").sum())
+    directory = members.join(per_block.select("block_no", pl.col("offset").alias("block_offset")), on="block_no") \
+        .select("member_id", "block_no", (pl.col("offset") - pl.col("block_offset")).alias("byte_start"),
+                (pl.col("width") - 1).alias("byte_len"))
+    text = ordered.tobytes()
+    slices = [text[o:o + w - 1] for o, w in zip(per_block["offset"].to_list(), per_block["bytes"].to_list())]
+    expected = (per_block["expected"] + per_block["n"] - 1).to_list()  # and an RS between lines
+    packed = list(_POOL.map(_pack, slices, expected))
+    if escape is None and not all(ok for _, ok in packed):
+        return encode(lines, rows_per_block, escape=_needs_escape(lines))
+    blocks = [(int(no), int(n), data) for no, n, (data, _) in zip(per_block["block_no"], per_block["n"], packed)]
+    return blocks, directory, dictionary
+
+
+# --- decoding -------------------------------------------------------------------------------------------------
+
+def block_text(data: bytes | memoryview) -> str:
+    return zlib.decompress(data).decode()
+
+
+def block_texts(datas: list[bytes | memoryview]) -> list[str]:
+    return list(_POOL.map(block_text, datas))
+
+
+def member_text(data: bytes | memoryview, byte_start: int, byte_len: int) -> str:
+    """A member's lines in a block: the directory's offsets count bytes of the UTF-8 text."""
+    return zlib.decompress(data)[byte_start:byte_start + byte_len].decode()
 
 
 def _unescape_text(value: str) -> str:
@@ -161,28 +276,28 @@ def _unescape_text(value: str) -> str:
     return head + "".join(_SPECIAL[int(part[0])] + part[1:] for part in rest)
 
 
-def decode_rows(text: str) -> list[dict[str, Any]]:
+def decode_rows(text: str, dictionary: Dictionary) -> list[dict[str, Any]]:
     """Line dicts (dates as ``date``, lists as ``list``) from a slice of a block's text: the point-of-service path."""
     if not text:
         return []
     out = []
     escaped = ESC in text
+    fields = dictionary.fields
     for line in text.split(RS):
-        fields = line.split(US)
-        values = [f(v) for f, v in zip(_FIELDS, fields)]
+        values = [f(v) for f, v in zip(fields, line.split(US))]
         if escaped and ESC in line:
-            for i in _TEXT:
+            for i in dictionary.text:
                 if values[i] is not None and ESC in values[i]:
                     values[i] = _unescape_text(values[i])
-            for i in _LISTS:
+            for i in dictionary.lists:
                 if values[i] is not None:
                     values[i] = [v if v is None else _unescape_text(v) for v in values[i]]
         out.append(dict(zip(COLUMNS, values)))
     return out
 
 
-def decode_frame(texts: list[str]) -> pl.DataFrame:
-    """The lines of whole blocks' texts as a frame of the contract (vectorized)."""
+def decode_frame(texts: list[str], dictionary: Dictionary) -> pl.DataFrame:
+    """The lines of whole blocks' texts (of one run) as a frame of the contract (vectorized)."""
     if not texts:
         return schema.empty(CONTRACT)
     lines = pl.Series("line", texts, dtype=pl.String).str.split(RS).explode()
@@ -191,7 +306,9 @@ def decode_frame(texts: list[str]) -> pl.DataFrame:
     exprs = []
     for name, dtype in CONTRACT.items():
         raw = pl.when(pl.col(name) != NULL).then(pl.col(name))
-        if isinstance(dtype, pl.List):
+        if name in dictionary.values:
+            expr = dictionary.uncode(name, raw)
+        elif isinstance(dtype, pl.List):
             element = pl.when(pl.element() != NULL).then(pl.element())
             items = raw.str.slice(1).str.split(GS).list.eval(_unescape(element) if escaped else element)
             expr = pl.when(pl.col(name) == "").then(pl.lit([], dtype=dtype)).otherwise(items)

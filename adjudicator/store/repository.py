@@ -19,7 +19,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -119,6 +118,7 @@ class Store:
             self.engine.dispose()
             raise
         self._member_sql = self._member_history_sql()
+        self._dictionaries: dict[int, linetext.Dictionary] = {}
 
     # --- connections ------------------------------------------------------------------------------------------
 
@@ -366,8 +366,8 @@ class Store:
                     datas = conn.execute(sa.text(
                         "SELECT data FROM result_blocks WHERE run_id = :r AND kind = :k ORDER BY block_no"),
                         {"r": run_id, "k": name}).scalars().all()
-                    frame = (linetext.decode_frame(linetext.block_texts(datas)) if name == "lines"
-                             else _concat(blocks.decode_all(datas), contract))
+                    frame = (linetext.decode_frame(linetext.block_texts(datas), self._dictionary(conn, run_id))
+                             if name == "lines" else _concat(blocks.decode_all(datas), contract))
                 out[name] = frame.sort(list(blocks.CLAIM_ORDER[name]))
         return out
 
@@ -430,8 +430,11 @@ class Store:
             else:
                 found = conn.execute(sa.text("SELECT run_id, row_count, data FROM result_blocks "
                                              "WHERE kind = 'lines' ORDER BY run_id, block_no")).all()
-            frames = [linetext.decode_frame(linetext.block_texts([d for _, _, d in found])).with_columns(
-                pl.Series("_run", np.repeat([r for r, _, _ in found], [n for _, n, _ in found]), pl.Int64))]
+            frames = []
+            for run_id in sorted({r for r, _, _ in found}):
+                texts = linetext.block_texts([d for r, _, d in found if r == run_id])
+                frames.append(linetext.decode_frame(texts, self._dictionary(conn, run_id))
+                              .with_columns(pl.lit(run_id, pl.Int64).alias("_run")))
             pos = self._pos_frame(conn, "pos_lines", schema.LINE_RESULTS, where, params)
             moved = bulk.read_frame(conn, f"SELECT member_id, claim_id, line_no, run_id FROM moved_lines{where}",
                                     params, {"member_id": pl.String, "claim_id": pl.String, "line_no": pl.Int64,
@@ -482,12 +485,26 @@ class Store:
         found, markers = [], set()
         for run_id, block_no, start, length, data in fetch("blocks"):
             if block_no >= 0:
-                found.append((run_id, start, length, data))
+                found.append((run_id, self._dictionary(cursor, run_id), start, length, data))
             else:
                 markers.add(block_no)
         pos = fetch("pos") if models.POS_MARKER in markers else []
         moved = fetch("moved") if models.MOVED_MARKER in markers else []
         return found, pos, moved
+
+    def _dictionary(self, conn_or_cursor, run_id: int) -> linetext.Dictionary:
+        """A run's line dictionary, read once per store (a run never changes)."""
+        found = self._dictionaries.get(run_id)
+        if found is None:
+            sql = "SELECT data FROM result_blocks WHERE run_id = {} AND kind = 'dictionary'".format(int(run_id))
+            if isinstance(conn_or_cursor, sa.Connection):
+                data = conn_or_cursor.execute(sa.text(sql)).scalar()
+            else:
+                conn_or_cursor.execute(sql)
+                row = conn_or_cursor.fetchone()
+                data = row[0] if row else None
+            found = self._dictionaries[run_id] = linetext.Dictionary.from_bytes(data)
+        return found
 
     def member_history_rows(self, member_id: str) -> list[dict[str, Any]]:
         """One member's current line results as line dicts (dates as ``date``, lists as ``list``), in total order:
@@ -634,8 +651,9 @@ def _member_rows(found: list, pos: list, moved: list) -> list[dict[str, Any]]:
     """One member's current lines from its directory rows (run_id, row_start, row_count, block data), its
     point-of-service rows and its moved lines: the latest run's result per line, in total order."""
     candidates = []  # (run, line dict)
-    for run_id, start, length, data in found:
-        candidates += [(run_id, row) for row in linetext.decode_rows(linetext.member_text(data, start, length))]
+    for run_id, dictionary, start, length, data in found:
+        candidates += [(run_id, row) for row in linetext.decode_rows(linetext.member_text(data, start, length),
+                                                                     dictionary)]
     candidates += [(models.POS_RUN_ID, codec.row_from_db(r, _LINE_COLUMNS, _DATE_COLUMNS, _LIST_COLUMNS))
                    for r in pos]
     if len(found) + bool(pos) > 1 or moved:

@@ -19,14 +19,15 @@ ORDER = ["claim_id", "line_no"]
 
 
 def round_trip(frame: pl.DataFrame, rows_per_block: int) -> None:
-    blocks, directory = linetext.encode(frame, rows_per_block)
+    blocks, directory, dictionary = linetext.encode(frame, rows_per_block)
+    dictionary = linetext.Dictionary.from_bytes(dictionary.to_bytes())  # as a reader gets it back
     assert sum(n for _, n, _ in blocks) == frame.height
     datas = {no: data for no, _, data in blocks}
-    whole = linetext.decode_frame(linetext.block_texts([d for _, _, d in blocks]))
+    whole = linetext.decode_frame(linetext.block_texts([d for _, _, d in blocks]), dictionary)
     assert_frame_equal(whole.sort(ORDER), frame.sort(ORDER))
     assert directory["member_id"].n_unique() == directory.height == frame["member_id"].n_unique()
     for member, block_no, start, length in directory.iter_rows():
-        rows = linetext.decode_rows(linetext.member_text(datas[block_no], start, length))
+        rows = linetext.decode_rows(linetext.member_text(datas[block_no], start, length), dictionary)
         expected = frame.filter(pl.col("member_id") == member)
         assert sorted(rows, key=lambda r: (r["claim_id"], r["line_no"])) == expected.sort(ORDER).to_dicts()
 
@@ -35,6 +36,16 @@ def test_edge_values_and_a_realistic_batch():
     lines, _, _ = edge_lines()
     round_trip(lines, 1)
     round_trip(make_results(3_000, seed=3)[0], 50)
+
+
+def test_dictionary_coded_columns_and_a_column_with_too_many_values(monkeypatch):
+    lines = make_results(500, seed=4)[0]
+    _, _, dictionary = linetext.encode(lines, 50)
+    assert {"ruleset_digest", "decision", "setting"} <= set(dictionary.values)
+    monkeypatch.setattr(linetext, "DICTIONARY_MAX", 3)  # decision has 4 values: written as text
+    _, _, small = linetext.encode(lines, 50)
+    assert "decision" not in small.values and "ruleset_digest" in small.values
+    round_trip(lines, 50)
 
 
 def test_separator_characters_null_elements_and_non_ascii():
