@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
+import numpy as np
 import polars as pl
 
 from adjudicator import dates
@@ -62,6 +64,39 @@ def polars_age(birth: pl.Expr, d: pl.Expr) -> pl.Expr:
         (d.dt.month() == birth.dt.month()) & (d.dt.day() < birth.dt.day())
     )
     return (d.dt.year().cast(pl.Int64) - birth.dt.year().cast(pl.Int64) - before.cast(pl.Int64))
+
+
+@numba.njit(cache=True)
+def _ymd(days):  # pragma: no cover - compiled
+    """Days since 1970-01-01 → yyyymmdd, proleptic Gregorian (H. Hinnant's civil_from_days)."""
+    z = days + 719468
+    era = z // 146097  # floor division (the C original truncates, and adjusts negatives by hand)
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (1 if m <= 2 else 0)
+    return y * 10000 + m * 100 + d
+
+
+@numba.njit(cache=True)
+def _ages(birth, day, valid):  # pragma: no cover - compiled
+    out = np.zeros(birth.shape[0], np.int64)
+    for i in range(birth.shape[0]):
+        if valid[i]:
+            # whole years: the yyyymmdd difference floored to 10,000s (a month-day before the birthday takes one)
+            out[i] = (_ymd(np.int64(day[i])) - _ymd(np.int64(birth[i]))) // 10000
+    return out
+
+
+def age_series(birth: pl.Series, day: pl.Series) -> pl.Series:
+    """``polars_age`` of two eager Date columns, computed in one compiled pass."""
+    valid = (birth.is_not_null() & day.is_not_null()).to_numpy()
+    out = pl.Series(_ages(birth.cast(pl.Int32).fill_null(0).to_numpy(), day.cast(pl.Int32).fill_null(0).to_numpy(),
+                          valid))
+    return out if valid.all() else pl.select(pl.when(pl.lit(pl.Series(valid))).then(out)).to_series()
 
 
 def _pl_round(x: pl.Expr) -> pl.Expr:

@@ -16,10 +16,10 @@ import polars as pl
 
 from adjudicator import codes as catalogue
 from adjudicator import dates
-from adjudicator.rules import ir, semantics, window
-from adjudicator.rules.pairs import first_code_offsets, pair_sweep
+from adjudicator.rules import encode, fired, ir, semantics, window
+from adjudicator.rules.pairs import PairIndex, pair_sweep
 from adjudicator.rules.check import PSEUDO_KEYS, parse_duration
-from adjudicator.rules.functions import BINARY, CATALOGUE, COMPARE, polars_age
+from adjudicator.rules.functions import BINARY, CATALOGUE, COMPARE, age_series, polars_age
 from adjudicator.rules.parse import Loaded
 from adjudicator.rules.tables import FOUND
 
@@ -163,6 +163,49 @@ def amount(e) -> pl.Expr:
 CLAIM_FIELDS = ("claim.line_count", "claim.total_billed", "claim.codes", "claim.length_of_stay")
 
 
+class Batch:
+    """Integer encodings of one frame, each computed on first use and shared by the stages: dense ids of a column
+    (or of a tuple of columns), table-key code ids, service dates as int32 days."""
+
+    def __init__(self, frame: pl.DataFrame, owner: "PolarsRuleset"):
+        self.frame, self.owner = frame, owner
+        self._ids: dict[tuple[str, ...], tuple[np.ndarray, int]] = {}
+        self._codes: dict[str, np.ndarray] = {}
+        self._days: np.ndarray | None = None
+        self._sweeps: dict[tuple[str, ...], window.SweepOrder] = {}
+
+    def ids(self, cols: tuple[str, ...]) -> tuple[np.ndarray, int]:
+        """Dense ids of the tuple of columns ``cols`` (null is a value like any other) and how many there are."""
+        if cols not in self._ids:
+            if len(cols) == 1:
+                self._ids[cols] = encode.encode(self.frame[cols[0]])
+            else:
+                self._ids[cols] = encode.combine([self.ids((c,)) for c in cols])
+        return self._ids[cols]
+
+    def codes(self, col: str) -> np.ndarray:
+        """Ids of ``col`` in the code domain of the tables keyed by it (-1: null or in no table)."""
+        if col not in self._codes:
+            self._codes[col] = self.owner.domain(col).encode(self.frame[col])
+        return self._codes[col]
+
+    def sweep(self, keys: tuple[str, ...]) -> window.SweepOrder:
+        """The lines grouped by ``keys``, each group in the total order (shared by aggregates and pairs)."""
+        if keys not in self._sweeps:
+            key, n_keys = self.ids(keys)
+            claim, n_claims = self.ids(("claim_id",))
+            line_no = window.arr(self.frame["line_no"].cast(pl.Int64).fill_null(-(2**62)))
+            self._sweeps[keys] = window.SweepOrder(key, n_keys, self.days(), claim, n_claims, line_no,
+                                                   self.frame["claim_id"])
+        return self._sweeps[keys]
+
+    def days(self) -> np.ndarray:
+        if self._days is None:
+            d = self.frame["service_date"].cast(pl.Int32).fill_null(encode.NO_DAY)
+            self._days = window.arr(d)
+        return self._days
+
+
 class PolarsRuleset:
     """A ruleset compiled for frames: ``evaluate(lines, history) -> (lines with outputs, findings)``."""
 
@@ -182,19 +225,78 @@ class PolarsRuleset:
         b = self.rs.benefits
         pers = [a.per for a in self.aggregates] + [d.per for d in b.deductible] + [c.per for c in b.caps]
         self.needs_benefit_year = any("benefit_year" in p for p in pers)
-        self._pair_tables: dict[str, tuple] = {}
+        self._pair_index: dict[str, PairIndex] = {}
+        self._domains: dict[str, encode.CodeDomain] = {}
+        self._lookups: dict[str, tuple | None] = {}
         self._meta = None
+
+    # -- code domains and table lookups (built on first use: compiling stays cheap) -------------------------------
+    def _coded(self, t: ir.Table) -> bool:
+        """A keyed table looked up through code ids: one string key (every loaded key is a string)."""
+        return not t.pair and len(t.key) == 1 and self.tables[t.name].schema[t.key[0][0]] == pl.String
+
+    def domain(self, col: str) -> encode.CodeDomain:
+        """The code domain of frame column ``col``: every key of the tables keyed by it (and, for service_code,
+        every code of the pair tables)."""
+        if col not in self._domains:
+            parts = [self.tables[t.name][t.key[0][0]] for t in self.rs.tables if self._coded(t) and t.key[0][1] == col]
+            if col == "service_code":
+                for t in self.rs.tables:
+                    if t.pair:
+                        parts += [self.tables[t.name][c] for c in t.pair]
+            values = pl.concat([p.cast(pl.String).rename("v") for p in parts]) if parts else pl.Series("v", [], pl.String)
+            self._domains[col] = encode.CodeDomain(values)
+        return self._domains[col]
+
+    def _lookup(self, t: ir.Table) -> tuple:
+        """(the table's rows as the frame gets them, then row arrays): for a plain table ``row_of[code]``; for a
+        versioned one the rows sorted by (code, first day) with ``off``, ``lo``, ``hi`` for ``versioned_rows``."""
+        if t.name not in self._lookups:
+            tab = self.tables[t.name]
+            (k, col), = t.key
+            dom = self.domain(col)
+            keys = [k]
+            cols = [c for c, _ in t.columns]
+            data = [c for c in cols if c not in keys]
+            tab = tab.filter(pl.col(k).is_not_null())
+            tab = tab.with_columns(pl.Series("__code", dom.ids_of(tab[k])))
+            if t.valid:
+                lo, hi = t.valid
+                tab = tab.sort("__code", pl.col(lo).fill_null(dt.date(1, 1, 1)))
+            rows = tab.select([pl.col(c).alias(f"{t.name}.{c}") for c in data]
+                              + [pl.lit(True).alias(f"{t.name}.{FOUND}"), pl.col(k).alias(f"{t.name}.{k}")])
+            code = tab["__code"].to_numpy()
+            if t.valid:
+                off = np.searchsorted(code, np.arange(len(dom) + 1)).astype(np.int64)
+                lo_days = window.arr(tab[lo].fill_null(dt.date(1, 1, 1)).cast(pl.Int32))
+                hi_days = window.arr(tab[hi].cast(pl.Int32).fill_null(np.iinfo(np.int32).max))
+                self._lookups[t.name] = (rows, off, lo_days, hi_days)
+            else:
+                row_of = np.full(len(dom) + 1, -1, np.int64)  # the last slot answers code -1
+                row_of[code] = np.arange(code.shape[0])
+                self._lookups[t.name] = (rows, row_of)
+        return self._lookups[t.name]
 
     # -- preparation: the columns every expression may read -------------------------------------------------------
     def prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Join tables, add the claim.* fields the ruleset reads, member.age and the benefit year."""
-        f = frame
+        return self._prepare(Batch(frame, self))
+
+    def _prepare(self, b: Batch) -> pl.DataFrame:
+        f = b.frame
         if "member.birth_date" in f.columns and "member.age" not in f.columns:
-            f = f.with_columns(polars_age(pl.col("member.birth_date"), pl.col("service_date")).alias("member.age"))
-        claim = pl.col("claim_id")
+            if f.schema["member.birth_date"] == pl.Date and f.schema["service_date"] == pl.Date:
+                f = f.with_columns(age_series(f["member.birth_date"], f["service_date"]).alias("member.age"))
+            else:
+                f = f.with_columns(polars_age(pl.col("member.birth_date"), pl.col("service_date")).alias("member.age"))
         adds = {}
         if "claim.line_count" in self.reads:
-            adds["claim.line_count"] = pl.len().over(claim).cast(pl.Int64)
+            ids, n = b.ids(("claim_id",))
+            adds["claim.line_count"] = pl.Series(np.bincount(ids, minlength=n)[ids], dtype=pl.Int64)
+        over = [c for c in ("claim.total_billed", "claim.codes", "claim.length_of_stay") if c in self.reads]
+        claim = pl.col("__claim")
+        if over:
+            f = f.with_columns(pl.Series("__claim", b.ids(("claim_id",))[0]))
         if "claim.total_billed" in self.reads:
             adds["claim.total_billed"] = pl.col("billed_amount").sum().over(claim).cast(pl.Int64)
         if "claim.codes" in self.reads:
@@ -209,12 +311,26 @@ class PolarsRuleset:
         if self.needs_benefit_year:
             adds["__benefit_year"] = dates.jalali_year_expr(pl.col("service_date")).cast(pl.Int64)
         f = f.with_columns(**adds)
+        if over:
+            f = f.drop("__claim")
         for t in self.rs.tables:
             if not t.pair:
-                f = self._join_table(f, t)
+                f = self._join_table(f, t, b)
+        b.frame = f
         return f
 
-    def _join_table(self, f: pl.DataFrame, t: ir.Table) -> pl.DataFrame:
+    def _join_table(self, f: pl.DataFrame, t: ir.Table, b: Batch) -> pl.DataFrame:
+        if self._coded(t) and not any(c.startswith(t.name + ".") for c in f.columns):
+            # a gather of the table's rows by the row each line's code (and date) picks
+            (_, col), = t.key
+            found = self._lookup(t)
+            if t.valid:
+                rows_df, off, lo, hi = found
+                rows = encode.versioned_rows(b.codes(col), b.days(), off, lo, hi)
+            else:
+                rows_df, row_of = found
+                rows = row_of[b.codes(col)]
+            return f.hstack(rows_df.select(pl.all().gather(encode.row_series(rows))).get_columns())
         tab = self.tables[t.name]
         keys = [k for k, _ in t.key]
         cols = [c for c, _ in t.columns]
@@ -244,85 +360,75 @@ class PolarsRuleset:
         return out.with_columns(key_back).drop("__r", *kcols)
 
     # -- aggregates and pairs over the universe (history + batch) ------------------------------------------------
-    def universe_columns(self, u: pl.DataFrame) -> pl.DataFrame:
+    def universe_columns(self, u: pl.DataFrame, b: Batch | None = None) -> pl.DataFrame:
         """Add ``__agg{i}`` and ``__pair.{T}`` columns; ``__counts`` marks the lines aggregates may see."""
         if "__counts" not in u.columns:
             u = u.with_columns(pl.lit(True).alias("__counts"))
         if not (self.aggregates or self.pairs):
             return u
-        u = u.with_row_index("__u")
-        cols = []
-        for agg in self.aggregates:
-            pos, values = self._aggregate(u, agg)
-            out = np.empty(u.height, values.dtype)
-            out[pos] = values  # scatter back to the frame's order (the sweep ran in sorted order)
-            cols.append(pl.Series(f"__agg{agg.index}", out))
-        for name in self.pairs:
-            hits = self._pair(u, name)
-            cols.append(pl.col("__u").is_in(hits.implode()).alias(f"__pair.{name}"))
-        return u.with_columns(cols).drop("__u")
+        if b is None:
+            b = Batch(u, self)
+        b.frame = u
+        cols = [pl.Series(f"__agg{agg.index}", self._aggregate(b, agg)) for agg in self.aggregates]
+        cols += [pl.Series(f"__pair.{name}", self._pair(b, name)) for name in self.pairs]
+        return u.hstack(cols)
 
-    def _aggregate(self, u: pl.DataFrame, agg: ir.Aggregate) -> tuple[np.ndarray, np.ndarray]:
-        keys = [PSEUDO_KEYS.get(k, k) for k in agg.per]
+    def _aggregate(self, b: Batch, agg: ir.Aggregate) -> np.ndarray:
+        """``prior_count`` / ``prior_sum`` of every line of the frame, in row order."""
+        u = b.frame
+        keys = tuple(PSEUDO_KEYS.get(k, k) for k in agg.per)
         within = parse_duration(agg.within) if agg.within else None
         flag = pl.col("__counts") & (condition(agg.where) if agg.where is not None else pl.lit(True))
         value = translate(agg.value) if agg.value is not None else pl.lit(0, pl.Int64)
-        # sort by a hash of the key first: string keys (and the total order's claim_id) are compared only when
-        # the integers before them tie, so the grouping stays exact while the sort runs mostly on integers
-        order = list(dict.fromkeys([*keys, *ORDER]))
-        work = u.select(
-            "__u", *order,
-            pl.struct(keys).hash(7).alias("__kh"),
-            pl.col("service_date").cast(pl.Int32).alias("__day"),
-            window.window_start_expr(pl.col("service_date"), within).alias("__start"),
-            flag.alias("__flag"), value.alias("__value"),
-            pl.any_horizontal([pl.col(k).is_null() for k in keys]).alias("__nk"),
-        ).sort(["__kh", *order])
-        count, total = window.run_sweep(work, keys, "__day", "__start", "__flag", "__value")
-        values = count if agg.kind == "prior_count" else total
+        cols = u.select(flag.fill_null(False).alias("flag"), value.fill_null(0).alias("value"),
+                        pl.any_horizontal([pl.col(k).is_null() for k in keys]).alias("nk"))
+        values = cols["value"]
+        values = values.cast(pl.Float64) if values.dtype.is_float() else values.cast(pl.Int64)
+        so = b.sweep(keys)
+        count, total = window.prior_sweep(so.bounds, so.days, window.window_starts(so, u["service_date"], within),
+                                          so.gather(window.arr(cols["flag"])), so.gather(window.arr(values)))
+        out = so.scatter(count if agg.kind == "prior_count" else total)
         # a line whose key is null has no group: no earlier line shares a null key
-        values = np.where(work["__nk"].to_numpy(), 0, values)
-        return work["__u"].to_numpy(), values
+        nk = cols["nk"]
+        return np.where(nk.to_numpy(), 0, out) if nk.any() else out
 
-    def _pair_table(self, name: str) -> tuple:
-        """The pair table with its codes as integers: (decl, code → id, sorted 64-bit keys, their modifier_ok)."""
-        if name not in self._pair_tables:
+    def _pairs_of(self, name: str) -> PairIndex:
+        """The pair table over the service_code domain's ids (rows with modifier_ok = 9 left out)."""
+        if name not in self._pair_index:
             t = self.rs.table(name)
             c1, c2 = t.pair
+            dom = self.domain("service_code")
             tab = self.tables[name].filter(pl.col("modifier_ok").fill_null(0) != 9)
-            codes = pl.concat([tab[c1], tab[c2]]).unique().sort()
-            ids = dict(zip(codes.to_list(), range(len(codes))))
-            enc = tab.select(
-                (pl.col(c1).replace_strict(ids, return_dtype=pl.UInt64) * (1 << 32)
-                 + pl.col(c2).replace_strict(ids, return_dtype=pl.UInt64)).alias("__pk"),
-                pl.col("modifier_ok").fill_null(0).cast(pl.Int64).alias("__mok"))
+            tab = tab.filter(pl.col(c1).is_not_null() & pl.col(c2).is_not_null())
+            enc = pl.DataFrame({"c1": dom.ids_of(tab[c1]), "c2": dom.ids_of(tab[c2]),
+                                "mok": tab["modifier_ok"].fill_null(0).cast(pl.Int64)})
             # a pair listed twice keeps its strictest row (one that never bypasses wins)
-            enc = enc.group_by("__pk").agg(pl.col("__mok").min()).sort("__pk")
-            keys = np.ascontiguousarray(enc["__pk"].to_numpy().astype(np.uint64))
-            mok = np.ascontiguousarray(enc["__mok"].to_numpy().astype(np.int64))
-            self._pair_tables[name] = (t, ids, keys, mok, first_code_offsets(keys, len(ids)))
-        return self._pair_tables[name]
+            enc = enc.group_by("c1", "c2").agg(pl.col("mok").min())
+            self._pair_index[name] = PairIndex(enc["c1"].to_numpy(), enc["c2"].to_numpy(), enc["mok"].to_numpy(),
+                                               len(dom))
+        return self._pair_index[name]
 
-    def _pair(self, u: pl.DataFrame, name: str) -> pl.Series:
-        """Row numbers (``__u``) of the lines for which ``pair(name)`` holds."""
-        t, ids, keys, mok, off = self._pair_table(name)
-        group = ["claim_id"] if t.pair_within == "claim" else ["member_id", "provider_id", "service_date"]
+    def _pair(self, b: Batch, name: str) -> np.ndarray:
+        """Whether ``pair(name)`` holds, for every line of the frame in row order."""
+        idx = self._pairs_of(name)
+        u = b.frame
         bypass = [str(m) for m in self.rs.bypass_modifiers]
-        lines = u.select(
-            "__u", *group, pl.struct(group).hash(11).alias("__gh"),
-            pl.col("service_code").replace_strict(ids, default=-1, return_dtype=pl.Int64).alias("__cid"),
-            pl.col("__counts").fill_null(False), pl.col("modifier").is_in(bypass).fill_null(False).alias("__byp"),
-        ).filter(pl.col("__cid") >= 0).sort(["__gh", *group])
-        if lines.height < 2:
-            return pl.Series("__u", [], pl.UInt32)
-        new = pl.lit(False)
-        for g in ["__gh", *group]:
-            new = new | pl.col(g).ne_missing(pl.col(g).shift(1))
-        starts = lines.select(pl.int_range(pl.len()).filter(
-            (pl.int_range(pl.len()) == 0) | new)).to_series().to_numpy().astype(np.int64)
-        hit = pair_sweep(np.ascontiguousarray(starts), window._arr(lines["__cid"]), window._arr(lines["__counts"]),
-                         window._arr(lines["__byp"]), keys, mok, off)
-        return lines["__u"].filter(pl.Series(hit))
+        flags = u.select(pl.col("__counts").fill_null(False), pl.col("modifier").is_in(bypass).fill_null(False))
+        if self.rs.table(name).pair_within == "claim":
+            gid, n = b.ids(("claim_id",))
+            order, bounds = encode.bucket(gid, n)
+            days = sub = np.zeros(u.height, np.int64)
+        else:
+            # (member, provider, day) groups lie inside the (member, day) runs of an aggregate's sweep: reuse it
+            people = ("member_id", "provider_id")
+            keys = next((k for k in (tuple(PSEUDO_KEYS.get(c, c) for c in a.per) for a in self.aggregates)
+                         if set(k) <= set(people)), ("member_id",))
+            so = b.sweep(keys)
+            order, bounds, days = so.order, so.bounds, so.days
+            rest = tuple(c for c in people if c not in keys)
+            sub = b.ids(rest)[0] if rest else np.zeros(u.height, np.int64)
+        return pair_sweep(order, bounds, days, sub, b.codes("service_code"), window.arr(flags["__counts"]),
+                          window.arr(flags["modifier"]), idx.n_codes, idx.matrix, idx.keys, idx.state)
 
     # -- rules ---------------------------------------------------------------------------------------------------
     def apply_rules(self, f: pl.DataFrame) -> pl.DataFrame:
@@ -396,36 +502,59 @@ class PolarsRuleset:
                                                               "__sev0": pl.Int64})
         return self._meta
 
-    def findings(self, f: pl.DataFrame) -> pl.DataFrame:
-        """One row per fired rule (not `set`), in line then rule order: built from a narrow integer frame."""
+    def fired(self, f: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The reported rules that fired: (line, rule number in ``reported``) pairs in line then rule order, and
+        each line's set as mask words."""
+        flags = np.empty((len(self.reported), f.height), np.bool_)
+        for k, (i, _) in enumerate(self.reported):
+            flags[k] = f[f"__fired{i}"].to_numpy()
+        return fired.explode(flags)
+
+    def findings(self, f: pl.DataFrame, hits: tuple | None = None) -> pl.DataFrame:
+        """One row per fired rule (not `set`), in line then rule order (``hits``: ``fired(f)`` if known)."""
         if not self.reported:
             return pl.DataFrame(schema=FINDING_SCHEMA)
-        parts = []
-        for i, r in self.reported:
-            sev = pl.col(f"__sev{i}") if r.action == "limit_quantity" else pl.lit(None, pl.Int64)
-            parts.append(f.lazy().with_row_index("__row").filter(pl.col(f"__fired{i}")).select(
-                "__row", pl.lit(i, pl.Int32).alias("__i"), pl.col(f"__eff{i}").cast(pl.Int64).alias("amount_effect"),
-                sev.cast(pl.Int64).alias("__sevd")))
-        long = pl.concat(parts).collect().sort("__row", "__i")  # line order, then rule order: integers only
-        ids = f.select("claim_id", "line_no")[long["__row"]]
-        out = pl.concat([ids, long], how="horizontal").join(self.meta(), on="__i", how="left", maintain_order="left")
-        out = out.with_columns(pl.coalesce("__sevd", "__sev0").alias("__sev"))
+        rows, rule, _ = hits if hits is not None else self.fired(f)
+        meta = self.meta()
+        pos, start = encode.bucket(rule, len(self.reported))  # each rule's findings, in line order
+        amount = np.zeros(rows.shape[0], np.int64)
+        amount_null = np.zeros(rows.shape[0], np.bool_)
+        sev = meta["__sev0"].to_numpy()[rule]
+        for k, (i, r) in enumerate(self.reported):
+            at = pos[start[k]:start[k + 1]]
+            if at.shape[0] == 0:
+                continue
+            put = [(f"__eff{i}", amount)] if r.action not in ("pend", "flag") else []  # theirs are always 0
+            if r.action == "limit_quantity":
+                put.append((f"__sev{i}", sev))
+            for col, out in put:
+                v = f[col].filter(f[f"__fired{i}"]).cast(pl.Int64)
+                if v.null_count():
+                    if out is amount:
+                        amount_null[at] = v.is_null().to_numpy()
+                    else:  # a null limit severity falls back to the rule's own (already there)
+                        keep = v.is_not_null().to_numpy()
+                        at, v = at[keep], v.drop_nulls()
+                out[at] = v.fill_null(0).to_numpy()
+        amount_s = pl.Series("amount_effect", amount)
+        if amount_null.any():
+            amount_s = pl.select(pl.when(pl.lit(pl.Series(~amount_null))).then(amount_s)).to_series()
+        at = pl.Series(rows)
+        consts = meta.select(pl.all().gather(pl.Series(rule)))
+        out = pl.DataFrame([f["claim_id"].gather(at), f["line_no"].gather(at)]).hstack(consts.get_columns())
+        out = out.with_columns(amount_s, pl.Series("__sev", sev))
         return out.select(list(FINDING_SCHEMA))
 
-    def rules_list(self, f: pl.DataFrame) -> pl.Series:
-        """The fired rules of each line, qualified: a bitmask per line, decoded once per distinct mask."""
-        names = [f"{self.rs.id}:{r.id}" for _, r in self.reported]
-        if not names:
+    def rules_list(self, f: pl.DataFrame, hits: tuple | None = None) -> pl.Series:
+        """The fired rules of each line, qualified: decoded once per distinct set of fired rules."""
+        if not self.reported:
             return pl.Series("rules", [[]] * f.height, pl.List(pl.String))
-        chunks = [self.reported[k:k + 63] for k in range(0, len(self.reported), 63)]
-        masks = f.select([pl.sum_horizontal([pl.col(f"__fired{i}").cast(pl.Int64) * (1 << b)
-                                             for b, (i, _) in enumerate(chunk)]).alias(f"__m{c}")
-                          for c, chunk in enumerate(chunks)])
-        distinct = masks.unique(maintain_order=True)
-        decoded = [[f"{self.rs.id}:{r.id}" for c, chunk in enumerate(chunks)
-                    for b, (_, r) in enumerate(chunk) if row[c] >> b & 1] for row in distinct.iter_rows()]
-        table = distinct.with_columns(pl.Series("rules", decoded, pl.List(pl.String)))
-        return masks.join(table, on=masks.columns, how="left", maintain_order="left")["rules"]
+        _, _, masks = hits if hits is not None else self.fired(f)
+        ids, first = encode.dense_rows(masks)
+        names = [f"{self.rs.id}:{r.id}" for _, r in self.reported]
+        decoded = [[names[k] for k in range(len(names)) if masks[row, k // fired.WORD] >> (k % fired.WORD) & 1]
+                   for row in first]
+        return pl.Series("rules", decoded, pl.List(pl.String)).gather(pl.Series(ids))
 
     def code(self, reason: str) -> tuple[str, str]:
         if reason in self.codes:
@@ -443,12 +572,14 @@ class PolarsRuleset:
             universe = pl.concat([batch, hist.select(common)], how="diagonal_relaxed")
         else:
             universe = batch
-        universe = self.prepare(universe)
-        universe = self.universe_columns(universe)
+        b = Batch(universe, self)
+        universe = self._prepare(b)
+        universe = self.universe_columns(universe, b)
         f = universe.filter(~pl.col("__hist")) if universe.height != lines.height else universe
         f = self.apply_rules(f)
-        findings = self.findings(f)
-        f = f.with_columns(self.rules_list(f))
+        hits = self.fired(f)
+        findings = self.findings(f, hits)
+        f = f.with_columns(self.rules_list(f, hits))
         return f, findings
 
 
