@@ -1,4 +1,4 @@
-"""The stored form of a batch run's line results: delimited text, cut into zlib-compressed blocks.
+"""The stored form of a batch run's line results: delimited UTF-8 text, cut into blocks of whole members.
 
 Why not Arrow like the other kinds: a point-of-service check reads one member's ~20 lines, and decoding an Arrow
 block through polars costs more than the whole 1 ms budget; a slice of text split with ``str.split`` and a few
@@ -15,14 +15,17 @@ So null, ``""``, ``[]`` and ``[""]`` stay apart, and any text, however odd, come
 directory keeps, for each member and block, the byte offset and length of the member's lines in the block's text.
 
 Columns that hold few distinct values in a run (insurer, setting, decision, ruleset and its 64-character digest, …)
-are dictionary-coded: they are almost half of a line's text otherwise, and the compressor's time goes with the bytes.
+are dictionary-coded: they are almost half of a line's text otherwise.
+
+The blocks are not compressed here: zlib, the fastest codec in the standard library, took more time than all the
+rest of storing a run. PostgreSQL compresses them itself (lz4 TOAST, in the server process); on SQLite a run of
+10M lines takes ~1.6 GB. Uncompressed text also lets the point lookup fetch only the member's bytes (``substr``).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any, Callable
@@ -38,14 +41,13 @@ _SPECIAL = (ESC, GS, RS, US, NULL)
 _ESCAPED = tuple(ESC + str(i) for i in range(len(_SPECIAL)))
 _SPECIAL_RE = "[\x1b\x1c\x1d\x1e\x1f]"
 _SPECIAL_BYTES = tuple(c.encode() for c in _SPECIAL)
-LEVEL = 1  # zlib: the fastest level; text of ids, codes and amounts still shrinks ~4x
 
 CONTRACT = schema.LINE_RESULTS
 COLUMNS = list(CONTRACT)
 DICTIONARY_COLUMNS = ("insurer_id", "supplementary_insurer_id", "setting", "modifier", "submission", "decision",
                       "primary_reason", "ruleset", "supplementary_ruleset", "ruleset_digest")
 DICTIONARY_MAX = 4096  # a column with more distinct values than this in a run is written as text
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adj-linetext")  # zlib releases the GIL
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adj-linetext")  # polars' CSV writer releases the GIL
 
 
 # --- field decoders (the point path) --------------------------------------------------------------------------
@@ -86,10 +88,8 @@ class Dictionary:
 
     @classmethod
     def of(cls, lines: pl.DataFrame) -> Dictionary:
-        counts = lines.select(pl.col(c).drop_nulls().n_unique() for c in DICTIONARY_COLUMNS).row(0)
-        small = [c for c, n in zip(DICTIONARY_COLUMNS, counts) if n <= DICTIONARY_MAX]
-        found = lines.select(pl.col(c).drop_nulls().unique().sort().implode() for c in small).row(0) if small else ()
-        return cls(dict(zip(small, found)))
+        found = lines.select(pl.col(c).drop_nulls().unique().sort().implode() for c in DICTIONARY_COLUMNS).row(0)
+        return cls({c: values for c, values in zip(DICTIONARY_COLUMNS, found) if len(values) <= DICTIONARY_MAX})
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.values, ensure_ascii=False, separators=(",", ":")).encode()
@@ -153,43 +153,50 @@ def _csv(frame: pl.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def _text(frame: pl.DataFrame) -> bytes:
-    """The lines' text, each line ended by RS, in the frame's order: the CSV writer over two halves at once."""
+def _text(frame: pl.DataFrame) -> list[np.ndarray]:
+    """The lines' text, each line ended by RS, in the frame's order, as two buffers: the CSV writer over the two
+    halves of the frame at once."""
     half = (frame.height + 1) // 2
-    return b"".join(_POOL.map(_csv, [frame.slice(0, half), frame.slice(half)]))
+    return [np.frombuffer(b, dtype=np.uint8) for b in _POOL.map(_csv, [frame.slice(0, half), frame.slice(half)])]
+
+
+@numba.njit(cache=True)
+def _scan(buf):  # pragma: no cover - compiled
+    """The positions of RS in ``buf``, and how many of each separator byte it holds (ESC, FS, GS, RS, US)."""
+    counts = np.zeros(5, np.int64)
+    for j in range(buf.size):
+        b = buf[j]
+        if 0x1b <= b <= 0x1f:
+            counts[b - 0x1b] += 1
+    ends = np.empty(counts[3], np.int64)
+    k = 0
+    for j in range(buf.size):
+        if buf[j] == 0x1e:
+            ends[k] = j
+            k += 1
+    return ends, counts
 
 
 @numba.njit(cache=True, parallel=True)
-def _gather_lines(buf, starts, lengths, order, positions, out):  # pragma: no cover - compiled
-    """Copy line ``order[k]`` of ``buf`` to ``positions[k]`` of ``out``, lines spread over the cores."""
+def _gather_lines(first, second, split, starts, lengths, order, positions, out):  # pragma: no cover - compiled
+    """Copy line ``order[k]`` (of ``first`` below line ``split``, else of ``second``) to ``positions[k]`` of
+    ``out``, lines spread over the cores."""
     for k in numba.prange(order.size):
         i = order[k]
+        src = first if i < split else second
         start, pos = starts[i], positions[k]
         for j in range(lengths[i]):  # a plain loop: a slice assignment per line costs a view each
-            out[pos + j] = buf[start + j]
+            out[pos + j] = src[start + j]
 
 
-def _separators() -> pl.Expr:
-    """How many separator characters a line's text has when no value holds one: a US between fields, a GS per
-    list element, an FS per null. Each separator character inside a value adds to the count."""
-    count = pl.lit(len(CONTRACT) - 1, pl.Int64)
-    for name, dtype in CONTRACT.items():
-        count = count + pl.col(name).is_null().cast(pl.Int64)
-        if isinstance(dtype, pl.List):
-            count = count + pl.col(name).list.len().fill_null(0).cast(pl.Int64)
-    return count.alias("expected")
-
-
-def _null_elements() -> pl.Expr:
-    """Whether a list holds a null element somewhere (its plain join is null though the list is not)."""
-    found = [(pl.col(n).list.join("", ignore_nulls=False).is_null() & pl.col(n).is_not_null()).any()
-             for n, t in CONTRACT.items() if isinstance(t, pl.List)]
-    return pl.any_horizontal(found) if found else pl.lit(False)
-
-
-def _pack(data: bytes, expected: int) -> tuple[bytes, bool]:
-    """A block's compressed text, and whether its separator characters are exactly those the fields put there."""
-    return zlib.compress(data, LEVEL), sum(map(data.count, _SPECIAL_BYTES)) == expected
+def _expected(frame: pl.DataFrame) -> np.ndarray:
+    """How many of each separator byte (ESC, FS, GS, RS, US) the text of ``frame`` holds when no value holds one:
+    an FS per null, a GS per list element, an RS after and a US between the fields of each line. A value holding
+    one adds to its count; a list holding a null is printed as one FS in place of its GS-led elements."""
+    nulls = sum(frame[c].null_count() for c in CONTRACT)
+    elements = frame.select(pl.sum_horizontal(pl.col(c).list.len().sum() for c, t in CONTRACT.items()
+                                              if isinstance(t, pl.List))).item() or 0
+    return np.array([0, nulls, elements, frame.height, frame.height * (len(CONTRACT) - 1)], np.int64)
 
 
 def _member_order(member_id: pl.Series) -> np.ndarray:
@@ -207,68 +214,53 @@ def _member_order(member_id: pl.Series) -> np.ndarray:
 
 def encode(lines: pl.DataFrame, rows_per_block: int, *, escape: set[str] | None = None
            ) -> tuple[list[tuple[int, int, bytes]], pl.DataFrame, Dictionary]:
-    """Lines as (block_no, row_count, compressed text) blocks of whole members (about ``rows_per_block`` lines
+    """Lines as (block_no, row_count, text) blocks of whole members (about ``rows_per_block`` lines
     each), the member directory (member_id, block_no, byte_start, byte_len of the member's lines in the block's
     UTF-8 text) and the run's dictionary.
 
     The text is printed by polars' CSV writer (US between fields, RS after each line, never quoted), then its lines
     are put in member order by a numba copy. Values are printed plainly unless one holds a separator character or
-    a list a null: the number of RS bytes, and the separator bytes of each block counted as it is compressed, show
-    it, and then the columns that need it are printed again, escaped."""
-    if escape is None and lines.select(_null_elements()).item():
-        escape = _needs_escape(lines)
+    a list a null: the count of each separator byte shows it (``_expected``), and then the columns that need it
+    are printed again, escaped."""
     dictionary = Dictionary.of(lines)
     if lines.height == 0:
         return [], pl.DataFrame(schema={"member_id": pl.String, "block_no": pl.Int64, "byte_start": pl.Int64,
                                         "byte_len": pl.Int64}), dictionary
-    fields = lines.select(_fields(escape or set(), dictionary))
-    buf = np.frombuffer(_text(fields), dtype=np.uint8)
-    ends = np.flatnonzero(buf == ord(RS))
-    if ends.size != lines.height:  # a value holds RS
+    first, second = _text(lines.select(_fields(escape or set(), dictionary)))
+    (ends_1, counts_1), (ends_2, counts_2) = _scan(first), _scan(second)
+    if escape is None and not np.array_equal(counts_1 + counts_2, _expected(lines)):
         return encode(lines, rows_per_block, escape=_needs_escape(lines))
-    starts = np.concatenate(([0], ends[:-1] + 1))
+    split = ends_1.size
+    ends = np.concatenate((ends_1, ends_2))
+    starts = np.concatenate(([0], ends_1[:-1] + 1, [0], ends_2[:-1] + 1))[:lines.height]
     lengths = ends + 1 - starts
     order = _member_order(lines["member_id"])
     widths = lengths[order]
-    ordered = np.empty_like(buf)
-    _gather_lines(buf, starts, lengths, order, np.cumsum(widths) - widths, ordered)
-    out = pl.DataFrame({"member_id": lines["member_id"].gather(order), "width": widths,
-                        "expected": lines.select(_separators())["expected"].gather(order)})
+    ordered = np.empty(first.size + second.size, np.uint8)
+    _gather_lines(first, second, split, starts, lengths, order, np.cumsum(widths) - widths, ordered)
+    out = pl.DataFrame({"member_id": lines["member_id"].gather(order), "width": widths})
     out = out.with_columns((pl.col("width").cum_sum() - pl.col("width")).alias("offset"),
                            ((pl.col("member_id") != pl.col("member_id").shift(1)).fill_null(True).cum_sum() - 1)
                            .alias("m"))
     members = out.group_by("m", maintain_order=True).agg(
         pl.col("member_id").first(), pl.len().cast(pl.Int64).alias("n"), pl.col("offset").first(),
-        pl.col("width").sum(), pl.col("expected").sum())
+        pl.col("width").sum())
     members = members.with_columns(((pl.col("n").cum_sum() - pl.col("n")) // rows_per_block).alias("block_no"))
     per_block = members.group_by("block_no", maintain_order=True).agg(
-        pl.col("offset").first(), pl.col("width").sum().alias("bytes"), pl.col("n").sum(), pl.col("expected").sum())
+        pl.col("offset").first(), pl.col("width").sum().alias("bytes"), pl.col("n").sum())
     directory = members.join(per_block.select("block_no", pl.col("offset").alias("block_offset")), on="block_no") \
         .select("member_id", "block_no", (pl.col("offset") - pl.col("block_offset")).alias("byte_start"),
                 (pl.col("width") - 1).alias("byte_len"))
-    text = ordered.tobytes()
-    slices = [text[o:o + w - 1] for o, w in zip(per_block["offset"].to_list(), per_block["bytes"].to_list())]
-    expected = (per_block["expected"] + per_block["n"] - 1).to_list()  # and an RS between lines
-    packed = list(_POOL.map(_pack, slices, expected))
-    if escape is None and not all(ok for _, ok in packed):
-        return encode(lines, rows_per_block, escape=_needs_escape(lines))
-    blocks = [(int(no), int(n), data) for no, n, (data, _) in zip(per_block["block_no"], per_block["n"], packed)]
+    text = memoryview(ordered)  # blocks are views of it: no copy until the driver takes them
+    blocks = [(int(no), int(n), text[o:o + w - 1]) for no, n, o, w in per_block.select(
+        "block_no", "n", "offset", "bytes").iter_rows()]
     return blocks, directory, dictionary
 
 
 # --- decoding -------------------------------------------------------------------------------------------------
 
-def block_text(data: bytes | memoryview) -> str:
-    return zlib.decompress(data).decode()
-
-
 def block_texts(datas: list[bytes | memoryview]) -> list[str]:
-    return list(_POOL.map(block_text, datas))
-
-
-def member_text(data: bytes | memoryview, byte_start: int, byte_len: int) -> str:
-    """A member's lines in a block: the directory's offsets count bytes of the UTF-8 text."""
-    return zlib.decompress(data)[byte_start:byte_start + byte_len].decode()
+    return [bytes(d).decode() for d in datas]
 
 
 def _unescape_text(value: str) -> str:

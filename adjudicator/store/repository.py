@@ -463,9 +463,10 @@ class Store:
 
     def _member_history_sql(self) -> dict[str, str]:
         mark = "?" if self._sqlite else "%s"
+        substr = "substr" if self._sqlite else "substring"  # the member's bytes only
         return {
-            "blocks": ("SELECT d.run_id, d.block_no, d.byte_start, d.byte_len, b.data FROM member_blocks d "
-                       "LEFT JOIN result_blocks b ON b.run_id = d.run_id AND b.kind = 'lines' "
+            "blocks": (f"SELECT d.run_id, d.block_no, {substr}(b.data, d.byte_start + 1, d.byte_len) "
+                       "FROM member_blocks d LEFT JOIN result_blocks b ON b.run_id = d.run_id AND b.kind = 'lines' "
                        f"AND b.block_no = d.block_no WHERE d.member_id = {mark}"),
             "pos": f"SELECT {', '.join(_LINE_COLUMNS)} FROM pos_lines WHERE member_id = {mark}",
             "moved": f"SELECT claim_id, line_no, run_id FROM moved_lines WHERE member_id = {mark}",
@@ -483,9 +484,9 @@ class Store:
             return cursor.fetchall()
 
         found, markers = [], set()
-        for run_id, block_no, start, length, data in fetch("blocks"):
+        for run_id, block_no, data in fetch("blocks"):
             if block_no >= 0:
-                found.append((run_id, self._dictionary(cursor, run_id), start, length, data))
+                found.append((run_id, self._dictionary(cursor, run_id), data))
             else:
                 markers.add(block_no)
         pos = fetch("pos") if models.POS_MARKER in markers else []
@@ -651,9 +652,8 @@ def _member_rows(found: list, pos: list, moved: list) -> list[dict[str, Any]]:
     """One member's current lines from its directory rows (run_id, row_start, row_count, block data), its
     point-of-service rows and its moved lines: the latest run's result per line, in total order."""
     candidates = []  # (run, line dict)
-    for run_id, dictionary, start, length, data in found:
-        candidates += [(run_id, row) for row in linetext.decode_rows(linetext.member_text(data, start, length),
-                                                                     dictionary)]
+    for run_id, dictionary, data in found:
+        candidates += [(run_id, row) for row in linetext.decode_rows(bytes(data).decode(), dictionary)]
     candidates += [(models.POS_RUN_ID, codec.row_from_db(r, _LINE_COLUMNS, _DATE_COLUMNS, _LIST_COLUMNS))
                    for r in pos]
     if len(found) + bool(pos) > 1 or moved:
