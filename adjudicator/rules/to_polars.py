@@ -505,10 +505,13 @@ class PolarsRuleset:
     def fired(self, f: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The reported rules that fired: (line, rule number in ``reported``) pairs in line then rule order, and
         each line's set as mask words."""
-        flags = np.empty((len(self.reported), f.height), np.bool_)
-        for k, (i, _) in enumerate(self.reported):
-            flags[k] = f[f"__fired{i}"].to_numpy()
-        return fired.explode(flags)
+        cols = [f"__fired{i}" for i, _ in self.reported]
+        lines = f.select([pl.col(c).arg_true().implode() for c in cols])  # every rule's fired lines, in parallel
+        parts = [lines[c][0].to_numpy() for c in cols]
+        start = np.zeros(len(parts) + 1, np.int64)
+        start[1:] = np.cumsum([p.shape[0] for p in parts])
+        flat = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        return fired.explode(flat, start, f.height)
 
     def findings(self, f: pl.DataFrame, hits: tuple | None = None) -> pl.DataFrame:
         """One row per fired rule (not `set`), in line then rule order (``hits``: ``fired(f)`` if known)."""
