@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from adjudicator.store import Store, blocks, bulk  # noqa: E402
+from adjudicator.store import Store, blocks, bulk, linetext  # noqa: E402
 from tests.conftest_pg import pg_binaries_present, postgres_server, wipe_postgres  # noqa: E402
 from tests.store.synth_results import make_results  # noqa: E402
 
@@ -115,7 +115,8 @@ def test_write(benchmark, data, backend, tmp_path_factory, request):
                 cpu["server"] = _server_cpu(STORES[backend].url) - server
 
     phases: dict[str, float] = {}
-    patched = {(blocks, "cut"): "encode blocks", (bulk, "insert_rows"): "write blocks",
+    patched = {(linetext, "encode"): "encode lines", (blocks, "cut"): "encode findings/claims",
+               (bulk, "insert_rows"): "write blocks",
                (bulk, "insert_frame"): "write directory", (Store, "_moved_lines"): "moved lines"}
     originals = {target: getattr(*target) for target in patched}
 

@@ -54,7 +54,8 @@ def store_run(conn: sa.Connection, run_id: int, lines: pl.DataFrame, findings: p
               claims: pl.DataFrame) -> None:
     """Write a run's frames (contract dtypes) as blocks, with the member directory, inside the caller's
     transaction."""
-    line_blocks, directory, dictionary = linetext.encode(lines, BLOCK_ROWS)
+    line_blocks, directory, dictionary = linetext.encode(lines, BLOCK_ROWS,
+                                                         compress=conn.dialect.name == "postgresql")
     frames = {  # in the order given: readers sort (run_results) or do not care (moved lines)
         "findings": findings,
         "claims": claims,

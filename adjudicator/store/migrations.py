@@ -149,11 +149,8 @@ def _v3(conn: sa.Connection) -> None:
     sa.Table("pos_findings", md, *_columns(_V1_FINDINGS, ("claim_id", "line_no")),
              sa.Index("ix_pos_findings_line", "claim_id", "line_no"))
     md.create_all(conn)
-    if not sqlite:  # the line blocks are plain text: the server compresses them (lz4 is fast; pglz the default)
-        has_lz4 = conn.execute(sa.text("SELECT count(*) FROM pg_settings WHERE name = 'default_toast_compression' "
-                                       "AND 'lz4' = ANY(enumvals)")).scalar()
-        if has_lz4:
-            conn.execute(sa.text("ALTER TABLE result_blocks ALTER COLUMN data SET COMPRESSION lz4"))
+    if not sqlite:  # the blocks are compressed already (zlib, zstd): no TOAST compression on top
+        conn.execute(sa.text("ALTER TABLE result_blocks ALTER COLUMN data SET STORAGE EXTERNAL"))
     lines_cols, findings_cols = ", ".join(_contract(_V1_LINES)), ", ".join(_contract(_V1_FINDINGS))
     # point-of-service commits (run 0) move to their own row tables
     conn.execute(sa.text(f"INSERT INTO pos_lines ({lines_cols}) SELECT {lines_cols} FROM line_results "

@@ -366,8 +366,11 @@ class Store:
                     datas = conn.execute(sa.text(
                         "SELECT data FROM result_blocks WHERE run_id = :r AND kind = :k ORDER BY block_no"),
                         {"r": run_id, "k": name}).scalars().all()
-                    frame = (linetext.decode_frame(linetext.block_texts(datas), self._dictionary(conn, run_id))
-                             if name == "lines" else _concat(blocks.decode_all(datas), contract))
+                    if name == "lines":
+                        dictionary = self._dictionary(conn, run_id)
+                        frame = linetext.decode_frame(linetext.block_texts(datas, dictionary), dictionary)
+                    else:
+                        frame = _concat(blocks.decode_all(datas), contract)
                 out[name] = frame.sort(list(blocks.CLAIM_ORDER[name]))
         return out
 
@@ -432,8 +435,9 @@ class Store:
                                              "WHERE kind = 'lines' ORDER BY run_id, block_no")).all()
             frames = []
             for run_id in sorted({r for r, _, _ in found}):
-                texts = linetext.block_texts([d for r, _, d in found if r == run_id])
-                frames.append(linetext.decode_frame(texts, self._dictionary(conn, run_id))
+                dictionary = self._dictionary(conn, run_id)
+                texts = linetext.block_texts([d for r, _, d in found if r == run_id], dictionary)
+                frames.append(linetext.decode_frame(texts, dictionary)
                               .with_columns(pl.lit(run_id, pl.Int64).alias("_run")))
             pos = self._pos_frame(conn, "pos_lines", schema.LINE_RESULTS, where, params)
             moved = bulk.read_frame(conn, f"SELECT member_id, claim_id, line_no, run_id FROM moved_lines{where}",
@@ -463,9 +467,11 @@ class Store:
 
     def _member_history_sql(self) -> dict[str, str]:
         mark = "?" if self._sqlite else "%s"
-        substr = "substr" if self._sqlite else "substring"  # the member's bytes only
+        # SQLite blocks are plain text: only the member's bytes; PostgreSQL's are compressed: the block
+        data = "substr(b.data, d.byte_start + 1, d.byte_len), 0, d.byte_len" if self._sqlite else \
+            "b.data, d.byte_start, d.byte_len"
         return {
-            "blocks": (f"SELECT d.run_id, d.block_no, {substr}(b.data, d.byte_start + 1, d.byte_len) "
+            "blocks": (f"SELECT d.run_id, d.block_no, {data} "
                        "FROM member_blocks d LEFT JOIN result_blocks b ON b.run_id = d.run_id AND b.kind = 'lines' "
                        f"AND b.block_no = d.block_no WHERE d.member_id = {mark}"),
             "pos": f"SELECT {', '.join(_LINE_COLUMNS)} FROM pos_lines WHERE member_id = {mark}",
@@ -484,9 +490,10 @@ class Store:
             return cursor.fetchall()
 
         found, markers = [], set()
-        for run_id, block_no, data in fetch("blocks"):
+        for run_id, block_no, data, start, length in fetch("blocks"):
             if block_no >= 0:
-                found.append((run_id, self._dictionary(cursor, run_id), data))
+                dictionary = self._dictionary(cursor, run_id)
+                found.append((run_id, dictionary, linetext.member_text(data, start, length, dictionary)))
             else:
                 markers.add(block_no)
         pos = fetch("pos") if models.POS_MARKER in markers else []
@@ -652,8 +659,8 @@ def _member_rows(found: list, pos: list, moved: list) -> list[dict[str, Any]]:
     """One member's current lines from its directory rows (run_id, row_start, row_count, block data), its
     point-of-service rows and its moved lines: the latest run's result per line, in total order."""
     candidates = []  # (run, line dict)
-    for run_id, dictionary, data in found:
-        candidates += [(run_id, row) for row in linetext.decode_rows(bytes(data).decode(), dictionary)]
+    for run_id, dictionary, text in found:
+        candidates += [(run_id, row) for row in linetext.decode_rows(text, dictionary)]
     candidates += [(models.POS_RUN_ID, codec.row_from_db(r, _LINE_COLUMNS, _DATE_COLUMNS, _LIST_COLUMNS))
                    for r in pos]
     if len(found) + bool(pos) > 1 or moved:
