@@ -5,7 +5,7 @@ A run's line results are grouped by member and cut into blocks of about ``BLOCK_
 each member of the run, the block(s) holding its lines and the byte range of its lines there, so that one member's
 history is one index lookup plus one small decompress-and-split, and a run of 10M lines is ~40k binary values and
 ~500k directory rows instead of 10M indexed rows; the run's dictionary of coded line columns is one more value. Findings, claim totals and the run's (claim_id, member_id) pairs
-are Arrow IPC files (zstd) of up to ``BLOCK_ROWS * 256`` rows in the order given: they are read per run (and sorted
+are Arrow IPC files (lz4) of up to ``BLOCK_ROWS * 256`` rows in the order given: they are read per run (and sorted
 then), never per member, and Arrow keeps the contract's dtypes exactly.
 
 The format is part of the stored schema: a change to it is a migration (``migrations.py``).
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from adjudicator.store import bulk, linetext
 
 BLOCK_ROWS = 256
-COMPRESSION = "zstd"
+COMPRESSION = "lz4"
 CLAIM_ORDER = {"lines": ("claim_id", "line_no"), "findings": ("claim_id", "line_no", "ruleset", "rule_id"),
                "claims": ("claim_id",)}
 

@@ -149,7 +149,7 @@ def _v3(conn: sa.Connection) -> None:
     sa.Table("pos_findings", md, *_columns(_V1_FINDINGS, ("claim_id", "line_no")),
              sa.Index("ix_pos_findings_line", "claim_id", "line_no"))
     md.create_all(conn)
-    if not sqlite:  # the blocks are compressed already (zlib, zstd): no TOAST compression on top
+    if not sqlite:  # the blocks are compressed already (zlib, lz4): no TOAST compression on top
         conn.execute(sa.text("ALTER TABLE result_blocks ALTER COLUMN data SET STORAGE EXTERNAL"))
     lines_cols, findings_cols = ", ".join(_contract(_V1_LINES)), ", ".join(_contract(_V1_FINDINGS))
     # point-of-service commits (run 0) move to their own row tables

@@ -428,15 +428,18 @@ class Store:
                     for i in range(0, len(numbers), _IN_LIST_MAX):
                         part = sorted(numbers[i:i + _IN_LIST_MAX])
                         found += conn.execute(sa.text(
-                            "SELECT run_id, row_count, data FROM result_blocks WHERE kind = 'lines' AND run_id = :r AND "
+                            "SELECT run_id, data FROM result_blocks WHERE kind = 'lines' AND run_id = :r AND "
                             "block_no IN (" + ", ".join(str(int(n)) for n in part) + ")"), {"r": run_id}).all()
             else:
-                found = conn.execute(sa.text("SELECT run_id, row_count, data FROM result_blocks "
+                found = conn.execute(sa.text("SELECT run_id, data FROM result_blocks "
                                              "WHERE kind = 'lines' ORDER BY run_id, block_no")).all()
+            by_run_data: dict[int, list] = {}
+            for run_id, data in found:
+                by_run_data.setdefault(run_id, []).append(data)
             frames = []
-            for run_id in sorted({r for r, _, _ in found}):
+            for run_id, datas in sorted(by_run_data.items()):
                 dictionary = self._dictionary(conn, run_id)
-                texts = linetext.block_texts([d for r, _, d in found if r == run_id], dictionary)
+                texts = linetext.block_texts(datas, dictionary)
                 frames.append(linetext.decode_frame(texts, dictionary)
                               .with_columns(pl.lit(run_id, pl.Int64).alias("_run")))
             pos = self._pos_frame(conn, "pos_lines", schema.LINE_RESULTS, where, params)
