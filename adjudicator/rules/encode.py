@@ -19,7 +19,7 @@ SEEDS = (0x5EED, 0x0DDBA11, 0xC0FFEE)
 NO_DAY = np.iinfo(np.int32).min  # a null service date: matches no version
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def dense_ids(keys, bits):  # pragma: no cover - compiled
     """``ids[i]``: the number of ``keys[i]`` among the distinct keys in order of first appearance; ``first[g]``: the
     first row of id ``g``. ``bits``: log2 of the table size (≥ 1 + log2 of the row count, so it never fills)."""
@@ -50,7 +50,7 @@ def dense_ids(keys, bits):  # pragma: no cover - compiled
     return ids, first[:g]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bucket(ids, n_ids):  # pragma: no cover - compiled
     """A stable counting sort of rows by dense id: (rows in id order, start of each id's run; n_ids + 1 long)."""
     n = ids.shape[0]
@@ -129,7 +129,7 @@ def dense_rows(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # --- keyed tables as integer lookups ----------------------------------------------------------------------------
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def versioned_rows(code, day, off, lo, hi):  # pragma: no cover - compiled
     """Row of the version valid on ``day`` for each line (-1: none). Rows of code ``c`` are ``off[c]:off[c+1]``,
     sorted by their first day ``lo``; ``hi`` is the last valid day (inclusive)."""

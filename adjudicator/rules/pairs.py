@@ -37,7 +37,7 @@ class PairIndex:
             self.keys, self.state = np.ascontiguousarray(keys[order]), np.ascontiguousarray(state[order])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _resolve(m, cells, owner, order, bypass, n_codes, matrix, keys, state, out):  # pragma: no cover - compiled
     """Look up a buffer of candidate cells (``code_1 * n_codes + code_2``) at once — independent reads, so the
     cache misses overlap — and mark the lines (sorted positions in ``owner``) they hit."""
@@ -54,7 +54,7 @@ def _resolve(m, cells, owner, order, bypass, n_codes, matrix, keys, state, out):
             out[i] = True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def pair_sweep(order, bounds, days, sub, code, counts, bypass, n_codes, matrix, keys, state):  # pragma: no cover
     """For each line (row order): does another counted line of its group hold a code_1 paired with this line's
     code_2, not bypassed (modifier_ok = 1 and the line's modifier in the bypass list)? Codes < 0 never pair.

@@ -9,7 +9,8 @@ tables, computes claim fields, aggregates (numba sweep over the sorted universe 
 from __future__ import annotations
 
 import datetime as dt
-from functools import singledispatch
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial, singledispatch
 
 import numpy as np
 import polars as pl
@@ -160,6 +161,7 @@ def amount(e) -> pl.Expr:
 
 # --- the compiled ruleset -----------------------------------------------------------------------------------------
 
+PARALLEL_ROWS = 50_000  # below this, threads cost more than they save
 CLAIM_FIELDS = ("claim.line_count", "claim.total_billed", "claim.codes", "claim.length_of_stay")
 
 
@@ -277,6 +279,25 @@ class PolarsRuleset:
                 self._lookups[t.name] = (rows, row_of)
         return self._lookups[t.name]
 
+    def _encode_ahead(self, b: Batch) -> None:
+        """Encode the columns the stages will ask for, two at a time (hashing and the compiled passes release
+        the GIL), before the stages run one after the other."""
+        if b.frame.height < PARALLEL_ROWS:
+            return
+        cols = set()
+        if self.aggregates or self.pairs or any(c.startswith("claim.") for c in self.reads):
+            cols.add("claim_id")
+        for agg in self.aggregates:
+            cols.update(PSEUDO_KEYS.get(k, k) for k in agg.per)
+        if any(self.rs.table(name).pair_within != "claim" for name in self.pairs):
+            cols.update(("member_id", "provider_id"))
+        codes = {t.key[0][1] for t in self.rs.tables if self._coded(t)} | ({"service_code"} if self.pairs else set())
+        have = set(b.frame.columns)
+        jobs = [partial(b.ids, (c,)) for c in sorted(cols & have)] + [partial(b.codes, c) for c in sorted(codes & have)]
+        if len(jobs) > 1:
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(lambda job: job(), jobs))
+
     # -- preparation: the columns every expression may read -------------------------------------------------------
     def prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Join tables, add the claim.* fields the ruleset reads, member.age and the benefit year."""
@@ -369,9 +390,20 @@ class PolarsRuleset:
         if b is None:
             b = Batch(u, self)
         b.frame = u
-        cols = [pl.Series(f"__agg{agg.index}", self._aggregate(b, agg)) for agg in self.aggregates]
-        cols += [pl.Series(f"__pair.{name}", self._pair(b, name)) for name in self.pairs]
-        return u.hstack(cols)
+        jobs = [(f"__agg{agg.index}", partial(self._aggregate, b, agg)) for agg in self.aggregates]
+        jobs += [(f"__pair.{name}", partial(self._pair, b, name)) for name in self.pairs]
+        if len(jobs) > 1 and u.height >= PARALLEL_ROWS:
+            # the encodings they share first, then the compiled passes side by side (they release the GIL)
+            for agg in self.aggregates:
+                b.sweep(tuple(PSEUDO_KEYS.get(k, k) for k in agg.per))
+            for name in self.pairs:
+                self._pair_groups(b, name)
+                b.codes("service_code")
+            with ThreadPoolExecutor(2) as pool:
+                out = list(pool.map(lambda job: job[1](), jobs))
+        else:
+            out = [job() for _, job in jobs]
+        return u.hstack([pl.Series(name, values) for (name, _), values in zip(jobs, out)])
 
     def _aggregate(self, b: Batch, agg: ir.Aggregate) -> np.ndarray:
         """``prior_count`` / ``prior_sum`` of every line of the frame, in row order."""
@@ -408,25 +440,29 @@ class PolarsRuleset:
                                                len(dom))
         return self._pair_index[name]
 
-    def _pair(self, b: Batch, name: str) -> np.ndarray:
-        """Whether ``pair(name)`` holds, for every line of the frame in row order."""
-        idx = self._pairs_of(name)
-        u = b.frame
-        bypass = [str(m) for m in self.rs.bypass_modifiers]
-        flags = u.select(pl.col("__counts").fill_null(False), pl.col("modifier").is_in(bypass).fill_null(False))
+    def _pair_groups(self, b: Batch, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """How ``pair_sweep`` finds the groups of ``name``: (order, bounds, days, sub)."""
         if self.rs.table(name).pair_within == "claim":
             gid, n = b.ids(("claim_id",))
             order, bounds = encode.bucket(gid, n)
-            days = sub = np.zeros(u.height, np.int64)
-        else:
-            # (member, provider, day) groups lie inside the (member, day) runs of an aggregate's sweep: reuse it
-            people = ("member_id", "provider_id")
-            keys = next((k for k in (tuple(PSEUDO_KEYS.get(c, c) for c in a.per) for a in self.aggregates)
-                         if set(k) <= set(people)), ("member_id",))
-            so = b.sweep(keys)
-            order, bounds, days = so.order, so.bounds, so.days
-            rest = tuple(c for c in people if c not in keys)
-            sub = b.ids(rest)[0] if rest else np.zeros(u.height, np.int64)
+            days = sub = np.zeros(b.frame.height, np.int64)
+            return order, bounds, days, sub
+        # (member, provider, day) groups lie inside the (member, day) runs of an aggregate's sweep: reuse it
+        people = ("member_id", "provider_id")
+        keys = next((k for k in (tuple(PSEUDO_KEYS.get(c, c) for c in a.per) for a in self.aggregates)
+                     if set(k) <= set(people)), ("member_id",))
+        so = b.sweep(keys)
+        rest = tuple(c for c in people if c not in keys)
+        sub = b.ids(rest)[0] if rest else np.zeros(b.frame.height, np.int64)
+        return so.order, so.bounds, so.days, sub
+
+    def _pair(self, b: Batch, name: str) -> np.ndarray:
+        """Whether ``pair(name)`` holds, for every line of the frame in row order."""
+        idx = self._pairs_of(name)
+        bypass = [str(m) for m in self.rs.bypass_modifiers]
+        flags = b.frame.select(pl.col("__counts").fill_null(False),
+                               pl.col("modifier").is_in(bypass).fill_null(False))
+        order, bounds, days, sub = self._pair_groups(b, name)
         return pair_sweep(order, bounds, days, sub, b.codes("service_code"), window.arr(flags["__counts"]),
                           window.arr(flags["modifier"]), idx.n_codes, idx.matrix, idx.keys, idx.state)
 
@@ -576,6 +612,7 @@ class PolarsRuleset:
         else:
             universe = batch
         b = Batch(universe, self)
+        self._encode_ahead(b)
         universe = self._prepare(b)
         universe = self.universe_columns(universe, b)
         f = universe.filter(~pl.col("__hist")) if universe.height != lines.height else universe

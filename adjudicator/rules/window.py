@@ -69,7 +69,7 @@ def _nowruz_days(years: pl.Series) -> pl.Series:
     return years.replace_strict(table, default=None, return_dtype=pl.Int32)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def prior_sweep(bounds, days, starts, flags, values):  # pragma: no cover - compiled
     """For each line, in sorted order (keys are the runs ``bounds[g]:bounds[g+1]``, each in the total order):
     count and sum of the earlier flagged lines of its key whose day ≥ its window start. ``values`` are summed
@@ -95,7 +95,7 @@ def prior_sweep(bounds, days, starts, flags, values):  # pragma: no cover - comp
     return count, total
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def sort_groups(order, bounds, low):  # pragma: no cover - compiled
     """Sort each run ``order[bounds[g]:bounds[g+1]]`` by ``low`` (in place); returns ``low`` in that order."""
     n = order.shape[0]
@@ -119,7 +119,7 @@ def sort_groups(order, bounds, low):  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def tied_runs(bounds, days, claim):  # pragma: no cover - compiled
     """Positions (in sorted order) of the lines whose (key, day) run holds more than one claim, and a run number
     for each: only there does the order of claim ids — strings, not known here — decide which line is earlier."""

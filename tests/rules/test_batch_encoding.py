@@ -72,18 +72,23 @@ def test_sweep_order_puts_claims_of_a_day_in_string_order(wide):
                               line_no)
 
 
-def test_pair_table_searched_by_key_when_too_large_for_the_matrix(monkeypatch, mini):
-    from adjudicator.rules.compiled import load_ruleset
-
+def _claims(n_claims: int = 60) -> pl.DataFrame:
+    """Claims of 1–3 lines over a few members, providers and days, codes that pair in the mini fixture."""
     rows = []
     codes = ["901910", "801010", "501010", "301010", "301020", "999999"]
     rng = np.random.default_rng(3)
-    for c in range(60):
+    for c in range(n_claims):
         for n in range(int(rng.integers(1, 4))):
             rows.append(line(claim_id=f"c{c}", line_no=n + 1, member_id=f"m{c % 7}", provider_id=f"p{c % 2}",
                              service_date=dt.date(2025, 4, 1 + c % 3), service_code=codes[int(rng.integers(0, 6))],
                              modifier=[None, "59"][int(rng.integers(0, 2))]))
-    batch = frame(rows)
+    return frame(rows)
+
+
+def test_pair_table_searched_by_key_when_too_large_for_the_matrix(monkeypatch, mini):
+    from adjudicator.rules.compiled import load_ruleset
+
+    batch = _claims()
     want = mini.evaluate(batch, backend="polars")
     monkeypatch.setattr(pairs, "MATRIX_MAX_CODES", 0)
     fresh = load_ruleset(MINI)
@@ -111,3 +116,15 @@ def test_prepare_twice_keeps_the_joined_columns(mini):
     once = prs.prepare(frame([line()]))
     twice = prs.prepare(once)
     assert set(once.columns) < set(twice.columns)
+
+
+def test_encodings_and_sweeps_on_two_threads_change_nothing(monkeypatch, mini):
+    from adjudicator.rules import to_polars
+
+    batch = _claims(200)
+    assert mini.polars.aggregates and mini.polars.pairs  # two compiled passes to run side by side
+    want = mini.evaluate(batch, backend="polars")
+    monkeypatch.setattr(to_polars, "PARALLEL_ROWS", 0)
+    got = mini.evaluate(batch, backend="polars")
+    assert_frame_equal(got[0], want[0])
+    assert_frame_equal(got[1], want[1])
