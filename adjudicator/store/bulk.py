@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 SQLITE_BATCH = 100_000
 COPY_BATCH = 500_000
+READ_BATCH = 200_000
 COPY_BINARY_ROWS = 2_000  # blocks per COPY: ~100 MB of compressed lines
 
 
@@ -108,10 +109,11 @@ def read_frame(conn: sa.Connection, sql: str, params: dict, schema: dict[str, pl
         buf.seek(0)
         return pl.read_csv(buf, has_header=False, new_columns=list(schema), schema=schema)
     cursor = dbapi(conn).cursor()  # sqlite3 takes :name parameters as they are
+    frames = []
     try:
-        rows = cursor.execute(sql, params).fetchall()
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(READ_BATCH):  # Python tuples for one batch at a time, not the whole result
+            frames.append(pl.DataFrame(rows, schema=schema, orient="row"))
     finally:
         cursor.close()
-    if not rows:
-        return pl.DataFrame(schema=schema)
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
