@@ -22,9 +22,9 @@ service_date, claim_id, line_no): a history line is always earlier than a batch 
 * ``DUP.CROSS_INSURER`` / ``CROSS_INSURER_DUPLICATE`` (flag, provider): some other line (earlier or later) bills
   the same member, code and date to another basic insurer; both batch lines are flagged.
 
-Speed: a numba hash-count over a 64-bit hash of (member, code, date) keeps only lines that share a key with some
-other line (a few per cent); the exact comparisons run in polars on that small set, so a hash collision can only
-add a candidate, never a finding.
+Speed: a numba hash-count over a 64-bit hash of (member, code, date) (``shared_keys``) keeps only lines that share
+a key with some other line (a few per cent); the exact comparisons run in polars on that small set, so a hash
+collision can only add a candidate, never a finding.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from numba import njit
+
+from adjudicator.prefetch import prefetch
 
 __all__ = ["REPEAT_MODIFIERS", "apply_submissions", "duplicate_findings"]
 
@@ -84,37 +86,62 @@ def apply_submissions(
     return out, keys_df, findings
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_AHEAD = 16
+
+
+@njit(cache=True, inline="always")
+def _slot(k, shift):
+    return (k * _GOLDEN) >> shift
+
+
+@njit(cache=True, inline="always")
+def _find(table, k, shift, mask):
+    """The slot of key k in the table, or the empty slot where it would go."""
+    s = _slot(k, shift)
+    while table[s, 1] != 0 and table[s, 0] != k:
+        s = (s + np.uint64(1)) & mask
+    return s
+
+
 @njit(cache=True)
-def _shared_keys(batch, hist):
-    """Counts of each batch hash among batch+history; history rows whose hash some batch row has."""
+def _count_keys(keys, probes, table, shared, hit):
+    mask = np.uint64(table.shape[0] - 1)
+    shift = np.uint64(64 - int(np.log2(table.shape[0])))
+    n = keys.shape[0]
+    m = probes.shape[0]
+    for i in range(n):
+        if i + _AHEAD < n:
+            prefetch(table, _slot(keys[i + _AHEAD], shift))
+        s = _find(table, keys[i], shift, mask)
+        if table[s, 1] == 0:
+            table[s, 0] = keys[i]
+            table[s, 1] = i + 1
+            shared[i] = False
+        else:  # this key and its first occurrence are shared
+            shared[i] = True
+            shared[table[s, 1] - 1] = True
+    for j in range(m):
+        if j + _AHEAD < m:
+            prefetch(table, _slot(probes[j + _AHEAD], shift))
+        s = _find(table, probes[j], shift, mask)
+        hit[j] = table[s, 1] != 0
+        if hit[j]:
+            shared[table[s, 1] - 1] = True
+
+
+def shared_keys(keys: np.ndarray, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(per key: does it occur more than once among keys and probes; per probe: is it among the keys).
+
+    64-bit hashes in a numba open-addressing table of (hash, first row holding it): a repeat marks itself and that
+    first row. The table is far larger than cache: the loops prefetch the slots of the keys ahead.
+    """
     size = 1024
-    while size < 2 * batch.shape[0]:
+    while size < keys.shape[0] * 3 // 2:
         size *= 2
-    mask = np.uint64(size - 1)
-    tkeys = np.zeros(size, np.uint64)
-    tcount = np.zeros(size, np.int32)
-    slots = np.empty(batch.shape[0], np.int64)
-    for i in range(batch.shape[0]):
-        k = batch[i] | np.uint64(1)  # 0 marks an empty slot
-        s = (k * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(20) & mask
-        while tkeys[s] != 0 and tkeys[s] != k:
-            s = (s + np.uint64(1)) & mask
-        tkeys[s] = k
-        tcount[s] += 1
-        slots[i] = s
-    hit = np.zeros(hist.shape[0], np.bool_)
-    for i in range(hist.shape[0]):
-        k = hist[i] | np.uint64(1)
-        s = (k * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(20) & mask
-        while tkeys[s] != 0:
-            if tkeys[s] == k:
-                tcount[s] += 1
-                hit[i] = True
-                break
-            s = (s + np.uint64(1)) & mask
-    shared = np.empty(batch.shape[0], np.bool_)
-    for i in range(batch.shape[0]):
-        shared[i] = tcount[slots[i]] > 1
+    # numpy allocates (huge pages; numba's first-touch page faults would cost more than the counting)
+    shared, hit = np.empty(keys.shape[0], np.bool_), np.empty(probes.shape[0], np.bool_)
+    _count_keys(keys, probes, np.zeros((size, 2), np.uint64), shared, hit)
     return shared, hit
 
 
@@ -144,27 +171,29 @@ def duplicate_findings(
     lines: pl.DataFrame, history: pl.DataFrame | None = None, superseded: pl.DataFrame | None = None
 ) -> pl.DataFrame:
     """``DUP.EXACT`` / ``DUP.SUSPECT`` / ``DUP.CROSS_INSURER`` findings for the batch lines (line order)."""
-    batch = lines.with_row_index("_row").filter(_active(lines, superseded, "batch"))
-    hist = None
+    # row numbers, not filtered frames: only the few candidate rows are ever copied
+    b_rows = np.flatnonzero(_active(lines, superseded, "batch").to_numpy())
+    h_rows = np.empty(0, np.int64)
     if history is not None and history.height:
-        hist = history.filter(_active(history, superseded, "history"))
-    if batch.height == 0:
+        h_rows = np.flatnonzero(_active(history, superseded, "history").to_numpy())
+    if b_rows.size == 0:
         return _empty_findings()
-    hb = _key_hash(batch)
-    hh = _key_hash(hist) if hist is not None and hist.height else np.empty(0, np.uint64)
-    shared, hit = _shared_keys(hb, hh)
+    hb = _key_hash(lines)[b_rows]
+    hh = _key_hash(history)[h_rows] if h_rows.size else np.empty(0, np.uint64)
+    shared, hit = shared_keys(hb, hh)
 
-    def prep(df: pl.DataFrame, src: int) -> pl.DataFrame:
-        return df.select(
-            *[_col(df, c) if c == "modifier" else pl.col(c) for c in _COMPARE if c != "line_no"],
+    def prep(df: pl.DataFrame, rows: np.ndarray, src: int) -> pl.DataFrame:
+        part = df.select(c for c in _COMPARE if c in df.columns)[pl.Series(rows)]
+        return part.select(
+            *[_col(part, c) if c == "modifier" else pl.col(c) for c in _COMPARE if c != "line_no"],
             pl.col("line_no").cast(pl.Int64),
-            (pl.col("_row") if "_row" in df.columns else pl.lit(None, pl.UInt32)).cast(pl.Int64).alias("_row"),
+            (pl.lit(pl.Series(rows)) if src else pl.lit(None, pl.UInt32)).cast(pl.Int64).alias("_row"),
             pl.lit(src, pl.Int8).alias("_src"),
         )
 
-    parts = [prep(batch.filter(pl.Series(shared)), 1)]
-    if hist is not None and hit.any():
-        parts.append(prep(hist.filter(pl.Series(hit)), 0))
+    parts = [prep(lines, b_rows[shared], 1)]
+    if hit.any():
+        parts.append(prep(history, h_rows[hit], 0))
     cand = pl.concat(parts)
     if cand.height == 0:
         return _empty_findings()

@@ -25,6 +25,7 @@ import yaml
 from numba import njit
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from adjudicator.dedup.duplicates import shared_keys
 from adjudicator.errors import Diagnostic, RulesetError
 
 __all__ = [
@@ -336,9 +337,13 @@ def overlap_findings(lines: pl.DataFrame, report: OverlapReport) -> pl.DataFrame
         .select("member_id", pl.col("insurer_b").alias("insurer_id"), "overlap_start", "overlap_end",
                 pl.lit(1, pl.Int8).alias("_k")),
     ]).unique()
+    # candidates: lines whose (member, insurer) hash is a side's (a hash collision only adds a candidate; the join
+    # below is exact) — hashing is far cheaper than matching millions of member-id strings
+    key = pl.col("member_id").cast(pl.String).hash(41) ^ pl.col("insurer_id").cast(pl.String).hash(43)
+    _, hit = shared_keys(sides.select(key).to_series().to_numpy(), lines.select(key).to_series().to_numpy())
+    rows = pl.Series("_row", np.flatnonzero(hit))
     cand = (lines.select("claim_id", pl.col("line_no").cast(pl.Int64), "member_id", "insurer_id", "service_date")
-            .with_row_index("_row")
-            .filter(pl.col("member_id").is_in(sides["member_id"].unique().implode())))
+            [rows].with_columns(rows))
     hits = (cand.join(sides, on=["member_id", "insurer_id"], how="inner")
             .filter((pl.col("service_date") >= pl.col("overlap_start"))
                     & (pl.col("overlap_end").is_null() | (pl.col("service_date") <= pl.col("overlap_end"))))

@@ -86,7 +86,7 @@ SUPPLEMENTARY_COLUMNS: dict[str, pl.DataType] = {
 
 
 def evaluate(lines: pl.DataFrame, index: CoverageIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(ELIG code, SUPP code, basic span fields, supplementary span fields) per line (see ``kernels.O_*``)."""
+    """(ELIG code, SUPP code, basic span, supplementary span) per line (spans as ``kernels.O_*`` rows)."""
     mid = index.member_ids(lines["member_id"])
     lins = encode(lines["insurer_id"], index.insurers)
     if "supplementary_insurer_id" in lines.columns:
@@ -94,59 +94,60 @@ def evaluate(lines: pl.DataFrame, index: CoverageIndex) -> tuple[np.ndarray, np.
     else:
         lsup = np.full(lines.height, -2, np.int32)
     ldate = date_days(lines["service_date"], -(2**31))
-    return K.evaluate(mid, lins, lsup, ldate, index.mem, index.sp)
+    return K.evaluate(mid, lins, lsup, ldate, index.meminfo, index.spans, index.classes)
 
 
-def _span_exprs(index: CoverageIndex, prefix: str, supplementary: bool) -> list[pl.Expr]:
-    """Decode the kernel's code/day columns (named ``{prefix}#{field}``) into contract values."""
+def _decode(index: CoverageIndex, out: np.ndarray, prefix: str, supplementary: bool) -> list[pl.Series]:
+    """The contract columns ``{prefix}.*`` of the kernel's per-line spans (class, start, end, waiting)."""
+    n_classes = index.classes.shape[0]
 
-    def code(field: int, vocab: list[str], name: str) -> pl.Expr:
-        c = pl.col(f"{prefix}#{field}")
-        if not vocab:
-            return pl.lit(None, pl.String).alias(f"{prefix}.{name}")
-        return pl.lit(pl.Series(vocab, dtype=pl.String)).gather(
-            pl.when((c >= 0) & (c < len(vocab))).then(c)).alias(f"{prefix}.{name}")
+    def names(field: int, vocab: list[str]) -> list[str | None]:
+        return [vocab[c] if 0 <= c < len(vocab) else None for c in index.classes[:, field].tolist()]
 
-    def day(field: int, name: str) -> pl.Expr:
-        c = pl.col(f"{prefix}#{field}")
-        return pl.when(c != DATE_NONE).then(c).cast(pl.Date).alias(f"{prefix}.{name}")
+    # one row per class and a last, all-null row for "no span": every string column is one gather
+    table = pl.DataFrame({
+        "insurer_id": names(K.C_INS, index.insurers) + [None],
+        "kind": ["basic" if c >= 0 else None for c in index.classes[:, K.C_INS].tolist()] + [None],
+        "fund": names(K.C_FUND, index.funds) + [None],
+        "plan": names(K.C_PLAN, index.plans) + [None],
+        "status": names(K.C_STATUS, index.statuses) + [None],
+    }, schema={c: pl.String for c in ("insurer_id", "kind", "fund", "plan", "status")})
+    cls = out[K.O_CLASS]
+    rows = table.select(*(["insurer_id", "fund", "plan", "status"] if supplementary else table.columns))[
+        pl.Series(np.where(cls < 0, n_classes, cls))]
 
-    exprs = [code(K.O_INS, index.insurers, "insurer_id")]
+    def day(values: np.ndarray) -> pl.Series:
+        return pl.select(pl.when(pl.lit(pl.Series(values)) != DATE_NONE).then(pl.lit(pl.Series(values)))
+                         .cast(pl.Date)).to_series()
+
+    cols = [rows["insurer_id"]]
     if not supplementary:
-        exprs.append(pl.when(pl.col(f"{prefix}#{K.O_INS}") >= 0).then(pl.lit("basic")).alias(f"{prefix}.kind"))
-    exprs += [
-        code(K.O_FUND, index.funds, "fund"),
-        code(K.O_PLAN, index.plans, "plan"),
-        day(K.O_START, "start_date"),
-        day(K.O_END, "end_date"),
-        code(K.O_STATUS, index.statuses, "status"),
-    ]
+        cols.append(rows["kind"])  # (null when the span's insurer is: the stage has always read it so)
+    cols += [rows["fund"], rows["plan"], day(out[K.O_START]), day(out[K.O_END]), rows["status"]]
     if supplementary:
-        w = pl.col(f"{prefix}#{K.O_WAIT}")
-        exprs.append(pl.when(w != K.WAIT_NULL).then(w).cast(pl.Int64).alias(f"{prefix}.waiting_days"))
-    return exprs
+        w = pl.lit(pl.Series(out[K.O_WAIT]))
+        cols.append(pl.select(pl.when(w != K.WAIT_NULL).then(w).cast(pl.Int64)).to_series())
+    schema = SUPPLEMENTARY_COLUMNS if supplementary else COVERAGE_COLUMNS
+    return [c.alias(name) for c, name in zip(cols, schema)]
 
 
 def _findings(lines: pl.DataFrame, elig: np.ndarray, supp: np.ndarray) -> pl.DataFrame:
-    table = {**{k: v for k, v in ELIG_REASONS.items()},
-             **{100 + k: (SUPP_RULE, r, "flag", "member") for k, r in SUPP_REASONS.items()}}
-    codes = np.where(elig > 0, elig.astype(np.int16), 0)
-    scodes = np.where(supp > 0, supp.astype(np.int16) + 100, 0)
-    base = pl.DataFrame({"claim_id": lines["claim_id"], "line_no": lines["line_no"].cast(pl.Int64)})
-    parts = []
-    for c in (codes, scodes):
-        mask = c > 0
-        if mask.any():
-            parts.append(base.filter(pl.Series(mask)).with_columns(_c=pl.Series(c[mask])))
-    if not parts:
+    """ELIG findings in line order, then SUPP findings in line order."""
+    table = {**ELIG_REASONS, **{100 + k: (SUPP_RULE, r, "flag", "member") for k, r in SUPP_REASONS.items()}}
+    e_rows = np.flatnonzero(elig > 0)
+    s_rows = np.flatnonzero(supp > 0)
+    if not e_rows.size and not s_rows.size:
         return pl.DataFrame(schema=FINDINGS_SCHEMA)
-    df = pl.concat(parts)
-    out = df.select(
-        "claim_id", "line_no",
-        *[pl.col("_c").replace_strict({k: v[i] for k, v in table.items()}, return_dtype=pl.String).alias(name)
-          for i, name in enumerate(("rule_id", "reason_code", "action", "liability"))],
-    )
-    return out
+    rows = pl.Series(np.concatenate([e_rows, s_rows]))
+    codes = pl.Series(np.concatenate([elig[e_rows].astype(np.int32), supp[s_rows].astype(np.int32) + 100]))
+    # each field is a gather from a small table indexed by code
+    fields = {name: pl.Series([table.get(c, (None,) * 4)[i] for c in range(max(table) + 1)], dtype=pl.String)
+              for i, name in enumerate(("rule_id", "reason_code", "action", "liability"))}
+    return pl.DataFrame({
+        "claim_id": lines["claim_id"].gather(rows),
+        "line_no": lines["line_no"].gather(rows).cast(pl.Int64),
+        **{name: values.gather(codes) for name, values in fields.items()},
+    })
 
 
 def eligibility(
@@ -155,18 +156,11 @@ def eligibility(
     """(lines with ``coverage.*`` and ``supplementary.*`` columns, stage findings). Row order and count kept."""
     index = coverage if isinstance(coverage, CoverageIndex) else build_index(coverage, members)
     elig, supp, cov_out, sup_out = evaluate(lines, index)
-    raw = pl.DataFrame(
-        {**{f"coverage#{f}": cov_out[f] for f in (K.O_INS, K.O_FUND, K.O_PLAN, K.O_STATUS, K.O_START, K.O_END)},
-         **{f"supplementary#{f}": sup_out[f] for f in range(K.NO)},
-         "_supp": supp},
-    )
-    valid = pl.when(pl.col("_supp") != K.SUPP_NONE).then(pl.col("_supp") == K.SUPP_VALID)
-    cols = raw.select(
-        *_span_exprs(index, "coverage", supplementary=False),
-        *_span_exprs(index, "supplementary", supplementary=True),
-        valid.alias("supplementary.valid"),
-    )
-    out = lines.with_columns(cols.get_columns())
+    valid = pl.select(pl.when(pl.lit(pl.Series(supp)) != K.SUPP_NONE).then(pl.lit(pl.Series(supp)) == K.SUPP_VALID))
+    cols = [*_decode(index, cov_out, "coverage", supplementary=False),
+            *_decode(index, sup_out, "supplementary", supplementary=True),
+            valid.to_series().alias("supplementary.valid")]
+    out = lines.with_columns(cols)
     return out, _findings(lines, elig, supp)
 
 

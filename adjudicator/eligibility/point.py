@@ -24,6 +24,9 @@ _M64 = (1 << 64) - 1
 _supp_code = supplementary_code.py_func
 _OPEN = int(DATE_NONE)
 _WAIT_NULL = int(K.WAIT_NULL)
+# a span as this path reads it: the index row's fields and its class's, and its place in the index (the index keeps
+# spans that tie on start, plan, status and end in coverage order, so the place breaks ties as the input row does)
+_KIND, _INS, _START, _END, _PLAN, _ACTIVE, _ROW, _WAIT, _FUND, _STATUS = range(10)
 
 _ELIG = {
     "DECEASED": ("ELIG.DECEASED", "MEMBER_DECEASED", "deny", "member"),
@@ -48,6 +51,7 @@ class MemberIndex:
         self.index = coverage if isinstance(coverage, CoverageIndex) else build_index(coverage, members)
         ix = self.index
         self._ins = {s: i for i, s in enumerate(ix.insurers)}
+        self._classes = ix.classes.tolist()
         self._mask = ix.tkeys.shape[0] - 1
         self._vocab = None
         if not ix.numeric_ids:
@@ -89,14 +93,14 @@ class MemberIndex:
             return vocab[code] if 0 <= code < len(vocab) else None
 
         out = {
-            "insurer_id": dec(ix.insurers, s[K.F_INS]),
+            "insurer_id": dec(ix.insurers, s[_INS]),
             "kind": "basic",
-            "fund": dec(ix.funds, s[K.F_FUND]),
-            "plan": dec(ix.plans, s[K.F_PLAN]),
-            "start_date": _EPOCH + dt.timedelta(days=s[K.F_START]),
-            "end_date": None if s[K.F_END] == _OPEN else _EPOCH + dt.timedelta(days=s[K.F_END]),
-            "status": dec(ix.statuses, s[K.F_STATUS]),
-            "waiting_days": None if s[K.F_WAIT] == _WAIT_NULL else s[K.F_WAIT],
+            "fund": dec(ix.funds, s[_FUND]),
+            "plan": dec(ix.plans, s[_PLAN]),
+            "start_date": _EPOCH + dt.timedelta(days=s[_START]),
+            "end_date": None if s[_END] == _OPEN else _EPOCH + dt.timedelta(days=s[_END]),
+            "status": dec(ix.statuses, s[_STATUS]),
+            "waiting_days": None if s[_WAIT] == _WAIT_NULL else s[_WAIT],
         }
         return {f"{prefix}.{k}": out[k] for k in keys}
 
@@ -112,11 +116,12 @@ class MemberIndex:
         spans: list[list[int]] = []
         known, death = False, _OPEN
         if m >= 0:
-            lo, hi, k, death = self.index.mem[m].tolist()
-            known = k == 1
-            spans = self.index.sp[lo:hi].tolist()
-        kind_, ins_, start_, end_, plan_, active_, row_ = (K.F_KIND, K.F_INS, K.F_START, K.F_END, K.F_PLAN,
-                                                         K.F_ACTIVE, K.F_ROW)
+            lo, hi, known, death = self.index.member(m)
+            for j, (start, end, wait, c) in enumerate(self.index.spans[lo:hi].tolist()):
+                kind, ins_code, active, fund, plan, status = (self._classes[c][f] for f in (
+                    K.C_KIND, K.C_INS, K.C_ACTIVE, K.C_FUND, K.C_PLAN, K.C_STATUS))
+                spans.append([kind, ins_code, start, end, plan, active, lo + j, wait, fund, status])
+        kind_, ins_, start_, end_, plan_, active_, row_ = _KIND, _INS, _START, _END, _PLAN, _ACTIVE, _ROW
 
         def rank(sp):  # smaller is better: later start, lower plan, active, later end, earlier row
             return (-sp[start_], sp[plan_], -sp[active_], -sp[end_], sp[row_])
@@ -151,7 +156,7 @@ class MemberIndex:
         if named:
             basic_ok = known and d <= death and bool(active_insurers)
             code = _supp_code(supp is not None, bool(supp and supp[active_] == 1), d,
-                              supp[start_] if supp else 0, supp[K.F_WAIT] if supp else 0, basic_ok)
+                              supp[start_] if supp else 0, supp[_WAIT] if supp else 0, basic_ok)
             valid = code == 0
             finding = supplementary_finding(code)
             if finding:
