@@ -1,12 +1,12 @@
-"""Result blocks: a batch run's frames stored as compressed blocks, and the member directory over the line blocks.
+"""Result blocks: a batch run's frames stored as blocks, and the member directory over the line blocks.
 
-A run's line results are grouped by member and cut into blocks of about ``BLOCK_ROWS`` lines of compressed text
-(``linetext.py``, whole members per block), one binary value each. The member directory names, for
-each member of the run, the block(s) holding its lines and the byte range of its lines there, so that one member's
-history is one index lookup plus one small decompress-and-split, and a run of 10M lines is ~40k binary values and
-~500k directory rows instead of 10M indexed rows; the run's dictionary of coded line columns is one more value. Findings, claim totals and the run's (claim_id, member_id) pairs
-are Arrow IPC files (lz4) of up to ``BLOCK_ROWS * 256`` rows in the order given: they are read per run (and sorted
-then), never per member, and Arrow keeps the contract's dtypes exactly.
+A run's line results are grouped by member and cut into blocks of about ``BLOCK_ROWS`` lines of text
+(``linetext.py``, whole members per block), one binary value each. The member directory names, for each member of
+the run, the block holding its lines and their byte range there, so that one member's history is one index lookup
+plus one slice of a block and a split, and a run of 10M lines is ~40k binary values and ~500k directory rows instead
+of 10M indexed rows; the run's dictionary of coded line columns is one more value. Findings, claim totals and the
+run's (claim_id, member_id) pairs are Arrow IPC files (lz4) of up to ``BLOCK_ROWS * 256`` rows in the order given:
+they are read per run (and sorted then), never per member, and Arrow keeps the contract's dtypes exactly.
 
 The format is part of the stored schema: a change to it is a migration (``migrations.py``).
 """
@@ -54,8 +54,7 @@ def store_run(conn: sa.Connection, run_id: int, lines: pl.DataFrame, findings: p
               claims: pl.DataFrame) -> None:
     """Write a run's frames (contract dtypes) as blocks, with the member directory, inside the caller's
     transaction."""
-    line_blocks, directory, dictionary = linetext.encode(lines, BLOCK_ROWS,
-                                                         compress=conn.dialect.name == "postgresql")
+    line_blocks, directory, dictionary = linetext.encode(lines, BLOCK_ROWS)
     frames = {  # in the order given: readers sort (run_results) or do not care (moved lines)
         "findings": findings,
         "claims": claims,

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 SQLITE_BATCH = 100_000
 COPY_BATCH = 500_000
 READ_BATCH = 200_000
-COPY_BINARY_ROWS = 2_000  # blocks per COPY: ~100 MB of compressed lines
+COPY_BINARY_ROWS = 2_000  # blocks per COPY: ~150 MB of line text
 
 
 def dbapi(conn: sa.Connection):

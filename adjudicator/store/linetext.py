@@ -17,17 +17,16 @@ directory keeps, for each member and block, the byte offset and length of the me
 Columns that hold few distinct values in a run (insurer, setting, decision, ruleset and its 64-character digest, …)
 are dictionary-coded: they are almost half of a line's text otherwise.
 
-For SQLite the blocks are not compressed: zlib, the fastest codec in the standard library, costs more than the
-rest of storing a run, and plain text lets the point lookup fetch only the member's bytes (``substr``); a run of
-10M lines takes ~1.6 GB. For PostgreSQL, where writing the bytes (WAL, TOAST) costs more than compressing them,
-blocks are zlib-compressed in two threads; the run's ``Dictionary`` says which.
+The blocks are not compressed here: zlib, the fastest codec in the standard library, cost more than all the rest of
+storing a run, on SQLite and on PostgreSQL alike (measured: 3M lines into PostgreSQL 26.1 s with zlib blocks, 20.1 s
+plain). PostgreSQL compresses them itself (lz4 TOAST, in the server); on SQLite a run of 10M lines takes ~1.6 GB.
+Plain text also lets the point lookup fetch only the member's bytes (``substr``).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any, Callable
@@ -48,7 +47,6 @@ CONTRACT = schema.LINE_RESULTS
 COLUMNS = list(CONTRACT)
 DICTIONARY_COLUMNS = ("insurer_id", "supplementary_insurer_id", "setting", "modifier", "submission", "decision",
                       "primary_reason", "ruleset", "supplementary_ruleset", "ruleset_digest")
-LEVEL = 1  # zlib, when blocks are compressed
 DICTIONARY_MAX = 4096  # a column with more distinct values than this in a run is written as text
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adj-linetext")  # polars' CSV writer releases the GIL
 
@@ -82,9 +80,8 @@ class Dictionary:
     """A run's dictionary: for each dictionary-coded column its values in index order, and the decoders of a
     line's fields under it."""
 
-    def __init__(self, values: dict[str, list[str]], compressed: bool = False):
+    def __init__(self, values: dict[str, list[str]]):
         self.values = values
-        self.compressed = compressed  # the run's line blocks are zlib-compressed (PostgreSQL stores)
         self.fields = [_coded(values[name]) if name in values else _field(dtype) for name, dtype in CONTRACT.items()]
         # the fields written as (possibly escaped) text: not the coded ones, whose values come from the dictionary
         self.text = [i for i, (n, t) in enumerate(CONTRACT.items()) if t == pl.String and n not in values]
@@ -96,13 +93,11 @@ class Dictionary:
         return cls({c: values for c, values in zip(DICTIONARY_COLUMNS, found) if len(values) <= DICTIONARY_MAX})
 
     def to_bytes(self) -> bytes:
-        doc = {"columns": self.values, "zlib": self.compressed}
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps({"columns": self.values}, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes | memoryview | None) -> Dictionary:
-        doc = json.loads(bytes(data)) if data is not None else {}
-        return cls(doc.get("columns", {}), bool(doc.get("zlib", False)))
+        return cls(json.loads(bytes(data))["columns"] if data is not None else {})
 
     def code(self, name: str) -> pl.Expr:
         """The index of each value: the physical code of an Enum of the dictionary's values (printed in decimal)."""
@@ -218,7 +213,7 @@ def _member_order(member_id: pl.Series) -> np.ndarray:
     return order.cast(pl.Int64).to_numpy()
 
 
-def encode(lines: pl.DataFrame, rows_per_block: int, *, compress: bool = False, escape: set[str] | None = None
+def encode(lines: pl.DataFrame, rows_per_block: int, *, escape: set[str] | None = None
            ) -> tuple[list[tuple[int, int, bytes]], pl.DataFrame, Dictionary]:
     """Lines as (block_no, row_count, text) blocks of whole members (about ``rows_per_block`` lines
     each), the member directory (member_id, block_no, byte_start, byte_len of the member's lines in the block's
@@ -227,8 +222,7 @@ def encode(lines: pl.DataFrame, rows_per_block: int, *, compress: bool = False, 
     The text is printed by polars' CSV writer (US between fields, RS after each line, never quoted), then its lines
     are put in member order by a numba copy. Values are printed plainly unless one holds a separator character or
     a list a null: the count of each separator byte shows it (``_expected``), and then the columns that need it
-    are printed again, escaped. ``compress``: zlib (level 1) each block, in two threads — for PostgreSQL, where
-    writing the bytes costs more than compressing them."""
+    are printed again, escaped."""
     dictionary = Dictionary.of(lines)
     if lines.height == 0:
         return [], pl.DataFrame(schema={"member_id": pl.String, "block_no": pl.Int64, "byte_start": pl.Int64,
@@ -236,7 +230,7 @@ def encode(lines: pl.DataFrame, rows_per_block: int, *, compress: bool = False, 
     first, second = _text(lines.select(_fields(escape or set(), dictionary)))
     (ends_1, counts_1), (ends_2, counts_2) = _scan(first), _scan(second)
     if escape is None and not np.array_equal(counts_1 + counts_2, _expected(lines)):
-        return encode(lines, rows_per_block, compress=compress, escape=_needs_escape(lines))
+        return encode(lines, rows_per_block, escape=_needs_escape(lines))
     split = ends_1.size
     ends = np.concatenate((ends_1, ends_2))
     starts = np.concatenate(([0], ends_1[:-1] + 1, [0], ends_2[:-1] + 1))[:lines.height]
@@ -260,25 +254,13 @@ def encode(lines: pl.DataFrame, rows_per_block: int, *, compress: bool = False, 
                 (pl.col("width") - 1).alias("byte_len"))
     text = memoryview(ordered)  # blocks are views of it: no copy until the driver takes them
     rows = per_block.select("block_no", "n", "offset", "bytes").rows()
-    datas = [text[o:o + w - 1] for _, _, o, w in rows]
-    if compress:
-        datas = list(_POOL.map(lambda d: zlib.compress(d, LEVEL), datas))
-        dictionary.compressed = True
-    return [(int(no), int(n), data) for (no, n, _, _), data in zip(rows, datas)], directory, dictionary
+    return [(int(no), int(n), text[o:o + w - 1]) for no, n, o, w in rows], directory, dictionary
 
 
 # --- decoding -------------------------------------------------------------------------------------------------
 
-def block_texts(datas: list[bytes | memoryview], dictionary: Dictionary) -> list[str]:
-    if dictionary.compressed:
-        return list(_POOL.map(lambda d: zlib.decompress(d).decode(), datas))
+def block_texts(datas: list[bytes | memoryview]) -> list[str]:
     return [bytes(d).decode() for d in datas]
-
-
-def member_text(data: bytes | memoryview, byte_start: int, byte_len: int, dictionary: Dictionary) -> str:
-    """A member's lines from its block (whole), by the directory's byte offsets into the block's UTF-8 text."""
-    text = zlib.decompress(data) if dictionary.compressed else bytes(data)
-    return text[byte_start:byte_start + byte_len].decode()
 
 
 def _unescape_text(value: str) -> str:

@@ -7,7 +7,7 @@ refers to ``models.py``, which only knows the current tables. A store newer than
 History:
     1  rulesets, runs, line_results, findings, claims, history
     2  point-of-service: ``pos_checks`` audit, ``runs.timings``, the pseudo-run 0 that owns committed claims
-    3  batch runs as compressed Arrow blocks (``result_blocks``) with a member directory (``member_blocks``) and
+    3  batch runs as blocks — line text and Arrow (``result_blocks``) — with a member directory (``member_blocks``) and
        ``moved_lines``; point-of-service commits in ``pos_lines`` / ``pos_findings``; ``line_results``,
        ``findings``, ``claims`` and ``history`` are converted and dropped
 """
@@ -149,8 +149,11 @@ def _v3(conn: sa.Connection) -> None:
     sa.Table("pos_findings", md, *_columns(_V1_FINDINGS, ("claim_id", "line_no")),
              sa.Index("ix_pos_findings_line", "claim_id", "line_no"))
     md.create_all(conn)
-    if not sqlite:  # the blocks are compressed already (zlib, lz4): no TOAST compression on top
-        conn.execute(sa.text("ALTER TABLE result_blocks ALTER COLUMN data SET STORAGE EXTERNAL"))
+    if not sqlite:  # the line blocks are plain text: the server compresses them (lz4 where built in; else pglz)
+        has_lz4 = conn.execute(sa.text("SELECT count(*) FROM pg_settings WHERE name = 'default_toast_compression' "
+                                       "AND 'lz4' = ANY(enumvals)")).scalar()
+        if has_lz4:
+            conn.execute(sa.text("ALTER TABLE result_blocks ALTER COLUMN data SET COMPRESSION lz4"))
     lines_cols, findings_cols = ", ".join(_contract(_V1_LINES)), ", ".join(_contract(_V1_FINDINGS))
     # point-of-service commits (run 0) move to their own row tables
     conn.execute(sa.text(f"INSERT INTO pos_lines ({lines_cols}) SELECT {lines_cols} FROM line_results "

@@ -4,7 +4,7 @@ Result tables take their columns from the data contract (``schema.py``) so that 
 the same names and dtypes: text as TEXT, integers and money as BIGINT, dates as DATE (ISO text on SQLite), and the
 list columns (``diagnosis_codes``, ``rules``) as a JSON array in a TEXT column — one encoding that both SQLite and
 PostgreSQL load in bulk and query (``json_extract`` / ``::jsonb``) — the point-of-service rows. Batch runs are
-kept as compressed Arrow blocks with a member directory (``blocks.py``): a 10M-line run is a few thousand binary
+kept as blocks (line text, Arrow) with a member directory (``blocks.py``): a 10M-line run is a few thousand binary
 values, not 10M indexed rows. The current result of a line is the one from the latest run that holds it (point
 commits count as run 0, before every batch run), except where ``moved_lines`` says it went to another member.
 """
@@ -66,7 +66,8 @@ runs = sa.Table(
 
 LINE_KEYS = ("claim_id", "line_no")
 
-# Batch runs: each run's frames as compressed Arrow IPC blocks (``blocks.py``), kind = lines | findings | claims.
+# Batch runs: each run's frames as blocks (``blocks.py``): kind = lines (text), dictionary, findings, claims,
+# claim_members (Arrow IPC).
 result_blocks = sa.Table(  # added in schema v3
     "result_blocks", metadata,
     sa.Column("run_id", sa.Integer, nullable=False),

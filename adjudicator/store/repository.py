@@ -368,7 +368,7 @@ class Store:
                         {"r": run_id, "k": name}).scalars().all()
                     if name == "lines":
                         dictionary = self._dictionary(conn, run_id)
-                        frame = linetext.decode_frame(linetext.block_texts(datas, dictionary), dictionary)
+                        frame = linetext.decode_frame(linetext.block_texts(datas), dictionary)
                     else:
                         frame = _concat(blocks.decode_all(datas), contract)
                 out[name] = frame.sort(list(blocks.CLAIM_ORDER[name]))
@@ -439,7 +439,7 @@ class Store:
             frames = []
             for run_id, datas in sorted(by_run_data.items()):
                 dictionary = self._dictionary(conn, run_id)
-                texts = linetext.block_texts(datas, dictionary)
+                texts = linetext.block_texts(datas)
                 frames.append(linetext.decode_frame(texts, dictionary)
                               .with_columns(pl.lit(run_id, pl.Int64).alias("_run")))
             pos = self._pos_frame(conn, "pos_lines", schema.LINE_RESULTS, where, params)
@@ -470,11 +470,9 @@ class Store:
 
     def _member_history_sql(self) -> dict[str, str]:
         mark = "?" if self._sqlite else "%s"
-        # SQLite blocks are plain text: only the member's bytes; PostgreSQL's are compressed: the block
-        data = "substr(b.data, d.byte_start + 1, d.byte_len), 0, d.byte_len" if self._sqlite else \
-            "b.data, d.byte_start, d.byte_len"
+        substr = "substr" if self._sqlite else "substring"  # the member's bytes only
         return {
-            "blocks": (f"SELECT d.run_id, d.block_no, {data} "
+            "blocks": (f"SELECT d.run_id, d.block_no, {substr}(b.data, d.byte_start + 1, d.byte_len) "
                        "FROM member_blocks d LEFT JOIN result_blocks b ON b.run_id = d.run_id AND b.kind = 'lines' "
                        f"AND b.block_no = d.block_no WHERE d.member_id = {mark}"),
             "pos": f"SELECT {', '.join(_LINE_COLUMNS)} FROM pos_lines WHERE member_id = {mark}",
@@ -493,10 +491,9 @@ class Store:
             return cursor.fetchall()
 
         found, markers = [], set()
-        for run_id, block_no, data, start, length in fetch("blocks"):
+        for run_id, block_no, data in fetch("blocks"):
             if block_no >= 0:
-                dictionary = self._dictionary(cursor, run_id)
-                found.append((run_id, dictionary, linetext.member_text(data, start, length, dictionary)))
+                found.append((run_id, self._dictionary(cursor, run_id), bytes(data).decode()))
             else:
                 markers.add(block_no)
         pos = fetch("pos") if models.POS_MARKER in markers else []
