@@ -17,6 +17,8 @@ from collections import defaultdict, deque
 
 import polars as pl
 
+from adjudicator.rules.functions import _py_age_at as _age  # the engine's own age rule
+
 RULES = ["QTY-001", "TAR-001", "ATT-001", "PKG-001", "SEX-001", "AGE-001", "AGE-002", "SET-001", "PA-001", "REF-001",
          "LAB-001", "SPC-001", "LVL-001", "DEN-001", "FRQ-001", "PTP-001", "MUE-001", "MUE-002", "MUE-003", "PRC-001",
          "PRC-002", "PRC-003", "SHR-001", "TIER-001", "REV-001", "REV-002", "FLG-001", "FLG-002", "FLG-003",
@@ -50,12 +52,6 @@ class Tables:
             if lo <= day <= hi:
                 return r
         return None
-
-
-def _age(birth, day):
-    if birth is None:
-        return None
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 def _lt(a, b):

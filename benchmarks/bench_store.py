@@ -7,7 +7,7 @@ shared_buffers=1GB and max_wal_size=8GB as for bulk loads, other settings defaul
 
 Data: ``tests/store/synth_results.make_results`` — ~3 lines a claim, ~20 lines a member, ~0.44 findings a line,
 ~0.33 claims a line. ``test_write`` times one ``Store.record_run`` into an empty store (one round: the issue's
-figure is a single load); ``test_member_history_*`` time one member's lookup on that store, cycling over members.
+figure is a single load); ``test_member_history`` times one member's lookup on that store, cycling over members.
 ``ADJ_BENCH_STORE_BACKENDS=sqlite`` (or ``postgresql``) restricts the backends.
 """
 
@@ -151,20 +151,13 @@ def test_write(benchmark, data, backend, tmp_path_factory, request):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_member_history_rows(benchmark, backend):
+@pytest.mark.parametrize("method", ["member_history_rows", "member_history"])
+def test_member_history(benchmark, backend, method):
+    """One member's history, as line dicts (the point path) and as a polars frame."""
     if backend not in STORES:
         pytest.skip("the write benchmark did not run")
-    store, members = STORES[backend], itertools.cycle(MEMBERS[backend])
-    rows = benchmark(lambda: store.member_history_rows(next(members)))
-    assert rows and all(r["member_id"] == rows[0]["member_id"] for r in rows)
-    print(f"\n[store] {backend}: member_history_rows median {benchmark.stats.stats.median * 1e3:.3f} ms")
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_member_history_frame(benchmark, backend):
-    if backend not in STORES:
-        pytest.skip("the write benchmark did not run")
-    store, members = STORES[backend], itertools.cycle(MEMBERS[backend])
-    frame = benchmark(lambda: store.member_history(next(members)))
-    assert frame.height > 0
-    print(f"\n[store] {backend}: member_history (polars) median {benchmark.stats.stats.median * 1e3:.3f} ms")
+    lookup, members = getattr(STORES[backend], method), itertools.cycle(MEMBERS[backend])
+    found = benchmark(lambda: lookup(next(members)))
+    ids = [r["member_id"] for r in found] if isinstance(found, list) else found["member_id"].to_list()
+    assert ids and len(set(ids)) == 1
+    print(f"\n[store] {backend}: {method} median {benchmark.stats.stats.median * 1e3:.3f} ms")

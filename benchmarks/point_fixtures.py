@@ -31,6 +31,7 @@ from pathlib import Path
 import polars as pl
 
 from adjudicator import schema, synth
+from adjudicator.rules.functions import _py_age_at as _age  # the engine's own age rule
 
 MEMBERS = int(os.environ.get("ADJ_BENCH_MEMBERS", "1000000"))
 HISTORY = int(os.environ.get("ADJ_BENCH_HISTORY", "10000000"))
@@ -166,12 +167,6 @@ def _find(table: dict, key, day):
         if lo <= day <= hi:
             return r
     return None
-
-
-def _age(birth, day):
-    if birth is None:
-        return None
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 class Context:

@@ -416,28 +416,25 @@ class Store:
                     member_filter = "member_id IN (SELECT member_id FROM tmp_members)"
             where = f" WHERE {member_filter}" if member_filter else ""
             # the line blocks that hold these members, run by run
+            datas_by_run: dict[int, list] = {}
             if member_filter:
                 wanted = conn.execute(sa.text(f"SELECT DISTINCT run_id, block_no FROM member_blocks{where} "
-                                              "AND block_no >= 0"),
-                                      params).all()
-                by_run: dict[int, list[int]] = {}
+                                              "AND block_no >= 0"), params).all()
+                numbers_by_run: dict[int, list[int]] = {}
                 for run_id, block_no in wanted:
-                    by_run.setdefault(run_id, []).append(block_no)
-                found = []
-                for run_id, numbers in sorted(by_run.items()):
+                    numbers_by_run.setdefault(run_id, []).append(int(block_no))
+                for run_id, numbers in numbers_by_run.items():
                     for i in range(0, len(numbers), _IN_LIST_MAX):
-                        part = sorted(numbers[i:i + _IN_LIST_MAX])
-                        found += conn.execute(sa.text(
-                            "SELECT run_id, data FROM result_blocks WHERE kind = 'lines' AND run_id = :r AND "
-                            "block_no IN (" + ", ".join(str(int(n)) for n in part) + ")"), {"r": run_id}).all()
+                        part = ", ".join(map(str, sorted(numbers[i:i + _IN_LIST_MAX])))
+                        datas_by_run.setdefault(run_id, []).extend(conn.execute(sa.text(
+                            "SELECT data FROM result_blocks WHERE kind = 'lines' AND run_id = :r AND "
+                            f"block_no IN ({part})"), {"r": run_id}).scalars())
             else:
-                found = conn.execute(sa.text("SELECT run_id, data FROM result_blocks "
-                                             "WHERE kind = 'lines' ORDER BY run_id, block_no")).all()
-            by_run_data: dict[int, list] = {}
-            for run_id, data in found:
-                by_run_data.setdefault(run_id, []).append(data)
+                for run_id, data in conn.execute(sa.text("SELECT run_id, data FROM result_blocks "
+                                                         "WHERE kind = 'lines' ORDER BY run_id, block_no")):
+                    datas_by_run.setdefault(run_id, []).append(data)
             frames = []
-            for run_id, datas in sorted(by_run_data.items()):
+            for run_id, datas in sorted(datas_by_run.items()):
                 dictionary = self._dictionary(conn, run_id)
                 texts = linetext.block_texts(datas)
                 frames.append(linetext.decode_frame(texts, dictionary)
