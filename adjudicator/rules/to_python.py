@@ -9,8 +9,8 @@ Nothing the author wrote reaches ``eval``: only source generated from checked IR
 from __future__ import annotations
 
 import bisect
-import functools
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -19,7 +19,7 @@ from adjudicator import dates, schema
 from adjudicator.benefits.money import scale
 from adjudicator.rules import ir, semantics, window
 from adjudicator.rules.check import PSEUDO_KEYS, parse_duration
-from adjudicator.rules.functions import CATALOGUE, _py_age_at
+from adjudicator.rules.functions import CATALOGUE
 from adjudicator.rules.parse import Loaded
 from adjudicator.rules.tables import FOUND, Lookup, PairLookup
 
@@ -55,6 +55,19 @@ class Gen:
         self.n = 0
         # inside the rules, line.allowed_* are the running locals; elsewhere (benefits) the final values in L
         self.running = running
+        # while compiling the rules function: column → the local its value is read into once, at the top (None:
+        # read from L where used)
+        self.hoisted: dict[str, str] | None = None
+        self.live: frozenset = frozenset()  # columns a rule may set: always read from L
+
+    def read(self, col: str, nullable: bool) -> str:
+        """Source that reads column ``col`` of the line."""
+        if self.hoisted is not None and col not in self.live:
+            name = self.hoisted.get(col)
+            if name is None:
+                name = self.hoisted[col] = f"_v{len(self.hoisted)}"
+            return name
+        return f"L.get({col!r})" if nullable else f"L[{col!r}]"
 
     def tmp(self) -> str:
         self.n += 1
@@ -79,12 +92,10 @@ class Gen:
             col = e.column
             if col in ("allowed_amount", "allowed_quantity") and self.running:
                 return ("aa" if col == "allowed_amount" else "aq"), False
-            if col in NON_NULL:
-                return f"L[{col!r}]", False
-            return f"L.get({col!r})", True
+            return self.read(col, col not in NON_NULL), col not in NON_NULL
         if isinstance(e, ir.Missing):
             op = "is not" if e.negate else "is"
-            return f"(L.get({e.table + '.' + FOUND!r}) {op} None)", False
+            return f"({self.read(e.table + '.' + FOUND, True)} {op} None)", False
         if isinstance(e, ir.Not):
             a, na = self.expr(e.arg)
             return (f"_not({a})", True) if na else (f"(not {a})", False)
@@ -132,16 +143,16 @@ class Gen:
         if isinstance(e, ir.Call):
             fn = CATALOGUE[e.fn]
             args = [self.expr(a) for a in e.args]
-            extra = [(f"L.get({c!r})", True) for c in fn.reads]
+            extra = [(self.read(c, True), True) for c in fn.reads]
             f = self.const(fn.python)
             if e.fn == "any_startswith":
                 pref = self.const(tuple(str(i.value) for i in e.args[1].items))
                 return self.guard([args[0]], lambda x: f"{f}({x[0]}, {pref})")
             return self.guard(args + extra, lambda x: f"{f}({', '.join(x)})")
         if isinstance(e, ir.Aggregate):
-            return f"L['__agg{e.index}']", False
+            return self.read(f"__agg{e.index}", False), False
         if isinstance(e, ir.PairRef):
-            return f"L['__pair.{e.table}']", False
+            return self.read(f"__pair.{e.table}", False), False
         raise TypeError(f"no Python translation for {type(e).__name__}")
 
     def guard(self, parts: list[tuple[str, bool]], body) -> tuple[str, bool]:
@@ -150,7 +161,10 @@ class Gen:
             return body([p for p, _ in parts]), False
         names, tests = [], []
         for src, null in parts:
-            if null:
+            if null and src.isidentifier():  # a hoisted local: test it directly
+                tests.append(f"{src} is None")
+                names.append(src)
+            elif null:
                 t = self.tmp()
                 tests.append(f"({t} := {src}) is None")
                 names.append(t)
@@ -159,10 +173,33 @@ class Gen:
         return f"(None if {' or '.join(tests)} else {body(names)})", True
 
     def cond(self, e) -> str:
-        if e is None:
-            return "True"
+        """Source of a plain bool: whether ``e`` is True (null and False do not fire)."""
+        return "True" if e is None else self.truth(e, True)
+
+    def truth(self, e, want: bool) -> str:
+        """Source of a plain bool: whether ``e`` evaluates to ``want`` — null is neither True nor False, so Kleene
+        logic needs no three-valued temporaries here: ``a and b`` is True iff both are, False iff either is."""
+        if isinstance(e, ir.BoolOp):
+            joiner = " and " if (e.op == "and") == want else " or "
+            return "(" + joiner.join(self.truth(a, want) for a in e.args) + ")"
+        if isinstance(e, ir.Not):
+            return self.truth(e.arg, not want)
+        if isinstance(e, ir.Compare):
+            tests, names = [], []
+            for src, null in (self.expr(e.left), self.expr(e.right)):
+                if null and src.isidentifier():
+                    tests.append(f"{src} is not None")
+                elif null:
+                    t = self.tmp()
+                    tests.append(f"({t} := {src}) is not None")
+                    src = t
+                names.append(src)
+            cmp = f"({names[0]} {e.op} {names[1]})"
+            return "(" + " and ".join([*tests, cmp if want else f"not {cmp}"]) + ")"
         src, null = self.expr(e)
-        return f"({src} is True)" if null else src
+        if null:
+            return f"({src} is {want})"
+        return f"({src})" if want else f"(not {src})"
 
     def amount(self, e) -> str:
         src, _ = self.expr(e)
@@ -186,10 +223,6 @@ def _window_start(day: dt.date, within: tuple[int, str] | None) -> dt.date | Non
     return window.window_start(day, within)
 
 
-def _key_getter(keys: tuple[str, ...]):
-    return lambda L: tuple(L.get(k) for k in keys)
-
-
 # --- claim facts and the history index ----------------------------------------------------------------------------
 
 def claim_facts(lines: list[dict]) -> dict:
@@ -203,6 +236,37 @@ def claim_facts(lines: list[dict]) -> dict:
         "claim.codes": sorted({x["service_code"] for x in lines}),
         "claim.length_of_stay": stay,
     }
+
+
+class _TableView:
+    """One keyed table as ``prepare`` reads it: key (a scalar for a one-column key) → a ready dict of the prefixed
+    fields some rule reads plus ``<table>.__found``; versioned tables keep each key's rows sorted by start."""
+
+    def __init__(self, lk: Lookup, cols: list[tuple[str, str]], miss: dict):
+        found = lk.prefix + FOUND
+        self.miss = miss
+
+        def fields(row: dict) -> dict:
+            return {name: row[c] for c, name in cols} | {found: True}
+
+        def key(k: tuple):
+            return k[0] if len(k) == 1 else k
+
+        if not lk.versioned:
+            self.index = {key(k): fields(r) for k, r in lk.index.items()}
+            return
+        self.index = {key(k): ([lo for lo, _, _ in spans], [(hi, fields(r)) for _, hi, r in spans])
+                      for k, spans in lk.index.items()}
+
+    def find(self, key, day: dt.date) -> dict:
+        spans = self.index.get(key)
+        if spans is None:
+            return self.miss
+        starts, rows = spans
+        i = bisect.bisect_right(starts, day) - 1
+        if i < 0 or rows[i][0] < day:
+            return self.miss
+        return rows[i][1]
 
 
 @dataclass
@@ -260,7 +324,7 @@ class RuleIndex:
         aggs = []
         for agg, keyf, wheref, valuef, _ in self.prs.aggregates:
             key = keyf(L)
-            if any(k is None for k in key):
+            if None in key:
                 aggs.append(None)
                 continue
             flag = (wheref(L) if wheref else True) is True
@@ -296,14 +360,16 @@ class RuleIndex:
     def fill(self, L: dict, own: tuple = ()) -> None:
         """Write ``__agg{i}`` and ``__pair.T`` into a prepared line. ``own``: ``entries()`` of the counted lines of
         the claim being checked (they are not in the index: a check changes nothing)."""
-        order = (L["service_date"], L["claim_id"], L["line_no"])
+        prs = self.prs
+        day = L["service_date"]
         me = (L["claim_id"], L["line_no"])
-        for i, (agg, keyf, _, _, within) in enumerate(self.prs.aggregates):
+        order = (day, *me)
+        for i, (name, is_count, keyf, within) in enumerate(prs.agg_outputs):
             key = keyf(L)
-            if any(k is None for k in key):
-                L[f"__agg{agg.index}"] = 0
+            if None in key:
+                L[name] = 0
                 continue
-            start = _window_start(L["service_date"], within)
+            start = _window_start(day, within)
             s = self.series[i].get(key)
             c, v = s.query(order, start) if s is not None else (0, 0)
             for ident, aggs, _, _ in own:
@@ -312,14 +378,15 @@ class RuleIndex:
                         start is None or e[2] >= start):
                     c += 1
                     v += e[4]
-            L[f"__agg{agg.index}"] = c if agg.kind == "prior_count" else v
-        for k, t in enumerate(self.prs.pairs):
-            group = self.prs.pair_group(t, L)
+            L[name] = c if is_count else v
+        for k, t in enumerate(prs.pairs):
+            group = prs.pair_group(t, L)
             members = self.groups[t].get(group, ())
-            mine = [(ident, code) for ident, _, groups, code in own if groups[k] == group]
-            if mine:
-                members = [*members, *mine]
-            L[f"__pair.{t}"] = self.prs.pair_hit(t, L, members)
+            if own:
+                mine = [(ident, code) for ident, _, groups, code in own if groups[k] == group]
+                if mine:
+                    members = [*members, *mine]
+            L[f"__pair.{t}"] = prs.pair_hit(t, L, members)
 
 
 # --- the compiled ruleset -----------------------------------------------------------------------------------------
@@ -347,81 +414,94 @@ class PythonRuleset:
         self.aggregates = []
         for agg in semantics.aggregates(rs):
             keys = [PSEUDO_KEYS.get(k, k) for k in agg.per]
-            keyf = _key_getter(tuple(keys))
+            keyf = compile_function(f"key{agg.index}", ["return (" + "".join(f"L.get({k!r}), " for k in keys) + ")"],
+                                    gen)[0]
             wheref = compile_function(f"where{agg.index}", [f"return {gen.cond(agg.where)}"], gen)[0] \
                 if agg.where is not None else None
             valuef = compile_function(f"value{agg.index}", [f"return {gen.expr(agg.value)[0]}"], gen)[0] \
                 if agg.value is not None else None
             within = parse_duration(agg.within) if agg.within else None
             self.aggregates.append((agg, keyf, wheref, valuef, within))
+        # what fill() needs per aggregate: the output name, count or sum, the key and the window
+        self.agg_outputs = [(f"__agg{agg.index}", agg.kind == "prior_count", keyf, within)
+                            for agg, keyf, _, _, within in self.aggregates]
         self.evaluate_line, self.source = self._compile_rules(gen)
+        # prepare(row, facts) -> the flat dict the generated code reads: the row, claim.*, member.age, the benefit
+        # year and the table fields the rules read
+        self.prepare = self._compile_prepare(Gen())
+        self._claim_pairs = {t: rs.table(t).pair_within == "claim" for t in self.pairs}
 
     def _compile_rules(self, gen: Gen):
+        """One function over a prepared line: the rules in order on the running allowed quantity/amount; returns
+        the outputs (a dict) and ``hits``, one (rule index, amount effect, limited to zero) per rule that fired."""
         body = ["aq = L['quantity']", "aa = L['billed_amount']", "denied = pended = adjusted = False",
-                "mred = 0", "zero = set()"]
-        n = len(self.rs.rules)
-        body += [f"f{i} = False" for i in range(n)] + [f"e{i} = 0" for i in range(n)]
+                "mred = 0", "hits = []"]
         body += [f"L[{s!r}] = None" for s in self.set_fields]
+        gen.hoisted, gen.live = {}, frozenset(self.set_fields)  # every other column is read once, up front
         for i, r in enumerate(self.rs.rules):
             body.append(f"# {r.id}")
             c = gen.cond(r.when)
-            member = r.liability == "member"
+            red = ["    mred += e"] if r.liability == "member" else []
             if r.action in ("deny", "pend", "flag"):
                 body.append(f"if {c}:")
-                body.append(f"    f{i} = True")
                 if r.action == "deny":
-                    body += [f"    e{i} = aa", "    aa = 0", "    aq = 0", "    denied = True"]
-                    if member:
-                        body.append(f"    mred += e{i}")
-                elif r.action == "pend":
-                    body.append("    pended = True")
+                    body += [f"    hits.append(({i}, aa, False))", *(["    e = aa"] if red else []), *red,
+                             "    aa = 0", "    aq = 0", "    denied = True"]
+                else:
+                    body.append(f"    hits.append(({i}, 0, False))")
+                    if r.action == "pend":
+                        body.append("    pended = True")
             elif r.action in ("limit_quantity", "cap_amount"):
                 cur = "aq" if r.action == "limit_quantity" else "aa"
                 body += [f"if {c}:", f"    v = {gen.amount(r.value)}", "    if v is not None:",
-                         "        if v < 0: v = 0", f"        if v < {cur}:", f"            f{i} = True"]
+                         "        if v < 0: v = 0", f"        if v < {cur}:"]
                 if r.action == "limit_quantity":
-                    body += ["            new = _scale(aa, v, aq)", f"            e{i} = aa - new",
-                             f"            zero.add({i}) if v == 0 else None",
+                    body += ["            new = _scale(aa, v, aq)", "            e = aa - new",
+                             f"            hits.append(({i}, e, v == 0))",
                              "            aq = v", "            aa = new", "            adjusted = True",
                              "            if v == 0: denied = True"]
                 else:
-                    body += [f"            e{i} = aa - v", "            aa = v", "            adjusted = True"]
-                if member:
-                    body.append(f"            mred += e{i}")
+                    body += ["            e = aa - v", f"            hits.append(({i}, e, False))",
+                             "            aa = v", "            adjusted = True"]
+                body += ["    " * 2 + x for x in red]
             else:
                 body.append(f"if {c}:")
                 for fld, e in r.sets:
                     body.append(f"    L[{fld!r}] = {gen.expr(e)[0]}")
-        fired = ", ".join(f"f{i}" for i in range(n))
-        effects = ", ".join(f"e{i}" for i in range(n))
-        body.append(f"return aq, aa, denied, pended, adjusted, mred, ({fired},), ({effects},), zero")
-        return compile_function("evaluate_rules", body, gen)
+        outs = "".join(f"{s!r}: L[{s!r}], " for s in self.set_fields)
+        body.append("return {'allowed_quantity': aq, 'allowed_amount': aa, '__denied': denied, '__pended': pended, "
+                    f"'__adjusted': adjusted, '__member_red': mred, {outs}}}, hits")
+        reads = [f"{name} = L.get({col!r})" for col, name in gen.hoisted.items()]
+        gen.hoisted = None
+        return compile_function("evaluate_rules", reads + body, gen)
 
-    # -- preparation ---------------------------------------------------------------------------------------------
-    def prepare(self, row: dict, facts: dict) -> dict:
-        """The flat dict the generated code reads: the row, claim.*, member.age, benefit year and table fields."""
-        L = dict(row)
-        L.update(facts)
-        day = L["service_date"]
-        if self.needs_age and "member.age" not in L:
-            L["member.age"] = _py_age_at(L.get("member.birth_date"), day)
-        L["__benefit_year"] = _jalali_year(day)
+    def _compile_prepare(self, gen: Gen):
+        """``prepare`` as one generated function: the row and claim facts copied, member.age, the benefit year, and
+        per keyed table one ``dict.update`` with the prefixed fields some rule reads (a ready dict per table row,
+        built here once; a shared all-null dict for a miss)."""
+        body = ["L = dict(row)", "L.update(facts)", "day = L['service_date']"]
+        if self.needs_age:
+            body += ["if 'member.age' not in L:", "    _b = L.get('member.birth_date')",
+                     "    L['member.age'] = None if _b is None else "
+                     "day.year - _b.year - ((day.month, day.day) < (_b.month, _b.day))"]
+        body.append(f"L['__benefit_year'] = {gen.const(_jalali_year)}(day)")
         for lk, cols, key_cols in zip(self.lookups, self.read_cols, self.key_cols):
-            key = tuple(map(L.get, key_cols))
-            hit = lk.find(key, day) if None not in key else None
-            if hit is None:
-                for _, name in cols:
-                    L[name] = None
-                L[lk.prefix + FOUND] = None
+            miss = dict.fromkeys([name for _, name in cols] + [lk.prefix + FOUND])
+            view = _TableView(lk, cols, miss)
+            if len(key_cols) == 1:
+                body.append(f"_k = L.get({key_cols[0]!r})")
+                test = "_k is None"
             else:
-                for c, name in cols:
-                    L[name] = hit[c]
-                L[lk.prefix + FOUND] = True
-        return L
+                body.append("_k = (" + "".join(f"L.get({c!r}), " for c in key_cols) + ")")
+                test = "None in _k"
+            find = f"{gen.const(view.index)}.get(_k, {gen.const(miss)})" if not lk.versioned else \
+                f"{gen.const(view.find)}(_k, day)"
+            body.append(f"L.update({gen.const(miss)} if {test} else {find})")
+        body.append("return L")
+        return compile_function("prepare", body, gen, args="row, facts")[0]
 
     def pair_group(self, table: str, L: dict) -> tuple:
-        t = self.rs.table(table)
-        if t.pair_within == "claim":
+        if self._claim_pairs[table]:
             return (L["claim_id"],)
         return (L["member_id"], L["provider_id"], L["service_date"])
 
@@ -443,36 +523,35 @@ class PythonRuleset:
     # -- evaluation ----------------------------------------------------------------------------------------------
     def evaluate(self, L: dict) -> tuple[dict, list[dict]]:
         """Run the rules on a prepared, index-filled line: (outputs, findings)."""
-        aq, aa, denied, pended, adjusted, mred, fired, effects, zero = self.evaluate_line(L)
-        out = {"allowed_quantity": aq, "allowed_amount": aa, "__denied": denied, "__pended": pended,
-               "__adjusted": adjusted, "__member_red": mred}
-        for s in self.set_fields:
-            out[s] = L[s]
+        out, hits = self.evaluate_line(L)
         findings, rules = [], []
-        for i, template, qualified in self.reported:
-            if not fired[i]:
-                continue
-            f = dict(template, claim_id=L["claim_id"], line_no=L["line_no"], amount_effect=effects[i])
-            if i in zero:  # a limit to 0 denies the line
-                f["__sev"] = semantics.DENY_SEVERITY
-            findings.append(f)
-            rules.append(qualified)
+        if hits:
+            reported = self.reported
+            ident = {"claim_id": L["claim_id"], "line_no": L["line_no"]}
+            for i, effect, zero in hits:
+                template, qualified = reported[i]
+                f = template | ident
+                f["amount_effect"] = effect
+                if zero:  # a limit to 0 denies the line
+                    f["__sev"] = semantics.DENY_SEVERITY
+                findings.append(f)
+                rules.append(qualified)
         out["rules"] = rules
         return out, findings
 
     @functools.cached_property
-    def reported(self) -> list[tuple[int, dict, str]]:
-        """Per rule that writes findings: its index, the constant part of its finding, its qualified id."""
-        out = []
+    def reported(self) -> dict[int, tuple[dict, str]]:
+        """Per rule that writes findings, by its index: the constant part of its finding and its qualified id."""
+        out = {}
         for i, r in enumerate(self.rs.rules):
             if r.action == "set":
                 continue
             en, fa = self.code(r.reason)
-            out.append((i, {"claim_id": None, "line_no": None, "ruleset": self.rs.id, "rule_id": r.id,
-                            "reason_code": r.reason, "action": r.action, "amount_effect": 0,
-                            "liability": r.liability, "message": en, "message_fa": fa,
-                            "__seq": semantics.SEQ_RULES + i, "__sev": semantics.SEVERITY[r.action]},
-                        f"{self.rs.id}:{r.id}"))
+            out[i] = ({"claim_id": None, "line_no": None, "ruleset": self.rs.id, "rule_id": r.id,
+                       "reason_code": r.reason, "action": r.action, "amount_effect": 0,
+                       "liability": r.liability, "message": en, "message_fa": fa,
+                       "__seq": semantics.SEQ_RULES + i, "__sev": semantics.SEVERITY[r.action]},
+                      f"{self.rs.id}:{r.id}")
         return out
 
     def code(self, reason: str) -> tuple[str, str]:
