@@ -238,37 +238,6 @@ def claim_facts(lines: list[dict]) -> dict:
     }
 
 
-class _TableView:
-    """One keyed table as ``prepare`` reads it: key (a scalar for a one-column key) → a ready dict of the prefixed
-    fields some rule reads plus ``<table>.__found``; versioned tables keep each key's rows sorted by start."""
-
-    def __init__(self, lk: Lookup, cols: list[tuple[str, str]], miss: dict):
-        found = lk.prefix + FOUND
-        self.miss = miss
-
-        def fields(row: dict) -> dict:
-            return {name: row[c] for c, name in cols} | {found: True}
-
-        def key(k: tuple):
-            return k[0] if len(k) == 1 else k
-
-        if not lk.versioned:
-            self.index = {key(k): fields(r) for k, r in lk.index.items()}
-            return
-        self.index = {key(k): ([lo for lo, _, _ in spans], [(hi, fields(r)) for _, hi, r in spans])
-                      for k, spans in lk.index.items()}
-
-    def find(self, key, day: dt.date) -> dict:
-        spans = self.index.get(key)
-        if spans is None:
-            return self.miss
-        starts, rows = spans
-        i = bisect.bisect_right(starts, day) - 1
-        if i < 0 or rows[i][0] < day:
-            return self.miss
-        return rows[i][1]
-
-
 @dataclass
 class _Series:
     """One aggregate key's earlier lines, kept in total order with prefix sums."""
@@ -398,12 +367,13 @@ class PythonRuleset:
         self.loaded = loaded
         self.rs = rs = loaded.ruleset
         self.codes = {c.code: c for c in rs.codes}
-        self.lookups = [Lookup(t, loaded.tables[t.name]) for t in rs.tables if not t.pair]
+        self.lookups = [t for t in rs.tables if not t.pair]
         # the table columns some expression reads (with their prefixed names): only those are copied into a line
         reads = {n.column for _, e in semantics.rule_exprs(rs) for n in semantics.walk(e) if isinstance(n, ir.Name)}
         reads |= {k for a in semantics.aggregates(rs) for k in a.per}  # table columns may key an aggregate
-        self.read_cols = [[(c, lk.prefix + c) for c in lk.columns if lk.prefix + c in reads] for lk in self.lookups]
-        self.key_cols = [tuple(col for _, col in lk.decl.key) for lk in self.lookups]
+        self.read_cols = [[(c, f"{t.name}.{c}") for c, _ in t.columns if f"{t.name}.{c}" in reads]
+                          for t in self.lookups]
+        self.key_cols = [tuple(col for _, col in t.key) for t in self.lookups]
         self.needs_age = "member.age" in reads or any(
             isinstance(n, ir.Call) and n.fn == "age_at" for _, e in semantics.rule_exprs(rs) for n in semantics.walk(e))
         self.pair_lookups = {t.name: PairLookup(t, loaded.tables[t.name]) for t in rs.tables if t.pair}
@@ -485,18 +455,17 @@ class PythonRuleset:
                      "    L['member.age'] = None if _b is None else "
                      "day.year - _b.year - ((day.month, day.day) < (_b.month, _b.day))"]
         body.append(f"L['__benefit_year'] = {gen.const(_jalali_year)}(day)")
-        for lk, cols, key_cols in zip(self.lookups, self.read_cols, self.key_cols):
-            miss = dict.fromkeys([name for _, name in cols] + [lk.prefix + FOUND])
-            view = _TableView(lk, cols, miss)
+        for t, cols, key_cols in zip(self.lookups, self.read_cols, self.key_cols):
+            view = Lookup(t, self.loaded.tables[t.name], cols)
             if len(key_cols) == 1:
                 body.append(f"_k = L.get({key_cols[0]!r})")
                 test = "_k is None"
             else:
                 body.append("_k = (" + "".join(f"L.get({c!r}), " for c in key_cols) + ")")
                 test = "None in _k"
-            find = f"{gen.const(view.index)}.get(_k, {gen.const(miss)})" if not lk.versioned else \
-                f"{gen.const(view.find)}(_k, day)"
-            body.append(f"L.update({gen.const(miss)} if {test} else {find})")
+            miss = gen.const(view.miss)
+            find = f"{gen.const(view.index)}.get(_k, {miss})" if t.valid is None else f"{gen.const(view.find)}(_k, day)"
+            body.append(f"L.update({miss} if {test} else {find})")
         body.append("return L")
         return compile_function("prepare", body, gen, args="row, facts")[0]
 
