@@ -22,20 +22,17 @@ DENY, PEND, FLAG, LIMIT, CAP = 0, 1, 2, 3, 4  # the reported actions, as the sta
 
 
 @numba.njit(cache=True, nogil=True)
-def apply_run(kind, member, number, sev0, deny_sev, vcol, cond, val, val_ok,
+def apply_run(kind, member, number, sev0, deny_sev, start, pos, val,
               aq, aq_ok, aa, aa_ok, denied, pended, adjusted, red, red_ok):  # pragma: no cover - compiled
     """Apply one run of reported rules to every line, in place on the state arrays (``*_ok``: not null).
 
     Rule ``j`` of the run has action ``kind[j]``, is member liability if ``member[j]``, is reported as rule
-    ``number[j]`` with severity ``sev0[j]``; ``cond[j, i]`` says whether its condition holds on line ``i``; a limit
-    or cap reads its value from row ``vcol[j]`` of ``val`` / ``val_ok``. A line's rules apply in order and lines
-    are independent, so each rule goes over all lines in turn. Returns the rules that fired as (line, rule number,
-    amount effect, amount not null, severity) in rule then line order."""
-    n = aq.shape[0]
-    size = 0  # at most one pair per true condition
-    for j in range(kind.shape[0]):
-        for i in range(n):
-            size += cond[j, i]
+    ``number[j]`` with severity ``sev0[j]``; its condition holds on the lines ``pos[start[j]:start[j+1]]``
+    (ascending), where a limit or cap has the values ``val[start[j]:start[j+1]]`` (-1: null; they are never
+    negative). A line's rules apply in order and lines are independent, so each rule goes over its lines in turn.
+    Returns the rules that fired as (line, rule number, amount effect, amount not null, severity) in rule then
+    line order."""
+    size = pos.shape[0]  # at most one pair per line whose condition holds
     at = np.empty(size, np.int64)
     rule = np.empty(size, np.int64)
     amt = np.empty(size, np.int64)
@@ -43,10 +40,9 @@ def apply_run(kind, member, number, sev0, deny_sev, vcol, cond, val, val_ok,
     sev = np.empty(size, np.int64)
     p = 0
     for j in range(kind.shape[0]):
-        k, c, red_too = kind[j], vcol[j], member[j] and kind[j] != PEND and kind[j] != FLAG
-        for i in range(n):
-            if not cond[j, i]:
-                continue
+        k, red_too = kind[j], member[j] and kind[j] != PEND and kind[j] != FLAG
+        for q in range(start[j], start[j + 1]):
+            i = pos[q]
             e, e_ok, s = np.int64(0), True, sev0[j]
             if k == DENY:
                 e, e_ok = aa[i], aa_ok[i]
@@ -55,15 +51,15 @@ def apply_run(kind, member, number, sev0, deny_sev, vcol, cond, val, val_ok,
             elif k == PEND:
                 pended[i] = True
             elif k == LIMIT or k == CAP:
-                if not val_ok[c, i]:
+                v = val[q]
+                if v < 0:
                     continue
-                v = val[c, i]
                 if k == LIMIT:
                     if not aq_ok[i] or v >= aq[i]:
                         continue
-                    q = aq[i]
+                    n = aq[i]
                     if aa_ok[i]:  # a null amount stays null, and so is the effect
-                        new = (2 * aa[i] * v + q) // (2 * q)
+                        new = (2 * aa[i] * v + n) // (2 * n)
                         e = aa[i] - new
                         aa[i] = new
                     else:

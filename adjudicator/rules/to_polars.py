@@ -2,8 +2,11 @@
 
 ``translate`` is one function dispatched on the IR node type (ibis' habit). ``PolarsRuleset.evaluate`` joins the
 tables, computes claim fields, aggregates (numba sweep over the sorted universe of history + batch lines) and pairs
-(a bounded self-join per member/provider/day or per claim), then applies the rules in order with one
-``with_columns`` per rule, so a later rule reads what an earlier one wrote. No Python runs per row.
+(a bounded self-join per member/provider/day or per claim), then applies the rules in order, so a later rule reads
+what an earlier one wrote: polars computes the conditions and limit/cap values of a run of rules side by side and a
+compiled pass (``fired.apply_run``) walks the lines through the run's rules, updating each line's running state and
+noting the fired rules; a rule that reads what an earlier rule of its run writes starts the next run. No Python runs
+per row.
 """
 
 from __future__ import annotations
@@ -227,6 +230,7 @@ class PolarsRuleset:
         b = self.rs.benefits
         pers = [a.per for a in self.aggregates] + [d.per for d in b.deductible] + [c.per for c in b.caps]
         self.needs_benefit_year = any("benefit_year" in p for p in pers)
+        self.reads |= {PSEUDO_KEYS.get(k, k) for p in pers for k in p}  # a key may be a table column
         self._pair_index: dict[str, PairIndex] = {}
         self._domains: dict[str, encode.CodeDomain] = {}
         self._lookups: dict[str, tuple | None] = {}
@@ -503,23 +507,32 @@ class PolarsRuleset:
             rep = [i for i in run if i in number]
             valued = [i for i in rep if self.rs.rules[i].action in ("limit_quantity", "cap_amount")]
             if rep:
-                exprs = [condition(self.rs.rules[i].when).alias(f"c{i}") for i in rep]
-                for i in valued:
-                    raw = amount(self.rs.rules[i].value)
-                    exprs.append(pl.when(raw.is_null()).then(None).otherwise(
-                        pl.max_horizontal(raw, pl.lit(0, pl.Int64))).alias(f"v{i}"))
+                exprs = []
+                for i in rep:  # the lines where each condition holds and there, a limit's or cap's value
+                    when = self.rs.rules[i].when
+                    cond = condition(when) if _reads_lines(when) else pl.repeat(condition(when), pl.len())
+                    exprs.append(cond.arg_true().cast(pl.Int64).implode().alias(f"c{i}"))
+                    if i in valued:
+                        raw = amount(self.rs.rules[i].value)
+                        v = pl.when(raw.is_null()).then(pl.lit(-1, pl.Int64)).otherwise(
+                            pl.max_horizontal(raw, pl.lit(0, pl.Int64)))
+                        # (the when makes a literal value as long as the condition before the filter)
+                        exprs.append(pl.when(cond).then(v).filter(cond).implode().alias(f"v{i}"))
                 sel = f.select(exprs)
-                cond = _matrix(sel.select([f"c{i}" for i in rep]), np.bool_)
-                vals = sel.select([f"v{i}" for i in valued])
-                val = _matrix(vals.select(pl.all().fill_null(0)), np.int64)
-                val_ok = _matrix(vals.select(pl.all().is_not_null()), np.bool_)
+                pos = [sel[f"c{i}"][0].to_numpy() for i in rep]
+                start = np.zeros(len(rep) + 1, np.int64)
+                start[1:] = np.cumsum([p.shape[0] for p in pos])
+                val = np.zeros(start[-1], np.int64)
+                for j, i in enumerate(rep):
+                    if i in valued:
+                        val[start[j]:start[j + 1]] = sel[f"v{i}"][0].to_numpy()
                 rules = [self.rs.rules[i] for i in rep]
                 parts.append(fired.apply_run(
                     np.array([ACTION[r.action] for r in rules], np.int64),
                     np.array([r.liability == "member" for r in rules], np.bool_),
                     np.array([number[i] for i in rep], np.int64), meta_sev[[number[i] for i in rep]],
-                    semantics.DENY_SEVERITY, np.array([valued.index(i) if i in valued else -1 for i in rep], np.int64),
-                    cond, val, val_ok, aq, aq_ok, aa, aa_ok, denied, pended, adjusted, red, red_ok))
+                    semantics.DENY_SEVERITY, start, np.concatenate(pos).astype(np.int64, copy=False), val,
+                    aq, aq_ok, aa, aa_ok, denied, pended, adjusted, red, red_ok))
             sets = [self.rs.rules[i] for i in run if i not in number]
             for r in sets:  # they read no field written earlier in the run: the frame still holds what they read
                 cond = condition(r.when)
@@ -594,9 +607,14 @@ class PolarsRuleset:
         universe = self.universe_columns(universe, b)
         f = universe.filter(~pl.col("__hist")) if universe.height != lines.height else universe
         f, hits = self.apply_rules(f)
-        findings = self.findings(f, hits)
-        f = f.with_columns(self.rules_list(f, hits))
-        return f, findings
+        if f.height >= PARALLEL_ROWS:  # the two outputs side by side (gathers and hashing release the GIL)
+            with ThreadPoolExecutor(2) as pool:
+                rules = pool.submit(self.rules_list, f, hits)
+                findings = self.findings(f, hits)
+                rules = rules.result()
+        else:
+            findings, rules = self.findings(f, hits), self.rules_list(f, hits)
+        return f.with_columns(rules), findings
 
 
 ACTION = {"deny": fired.DENY, "pend": fired.PEND, "flag": fired.FLAG, "limit_quantity": fired.LIMIT,
@@ -605,15 +623,14 @@ WRITES = {"deny": {"allowed_quantity", "allowed_amount"}, "limit_quantity": {"al
           "cap_amount": {"allowed_amount"}}
 
 
+def _reads_lines(e) -> bool:
+    """Whether an expression reads the frame (if not, polars gives one value rather than a column)."""
+    return any(isinstance(n, ir.Name | ir.Missing | ir.Aggregate | ir.PairRef)
+               or (isinstance(n, ir.Call) and CATALOGUE[n.fn].reads) for n in semantics.walk(e))
+
+
 def _writable(s: pl.Series) -> np.ndarray:
     return s.to_numpy(writable=True)
-
-
-def _matrix(frame: pl.DataFrame, dtype) -> np.ndarray:
-    """The columns of ``frame`` as the rows of one array."""
-    if frame.width == 0 or frame.height == 0:
-        return np.zeros((frame.width, frame.height), dtype)
-    return np.stack([s.to_numpy() for s in frame.get_columns()]).astype(dtype, copy=False)
 
 
 def _series(name: str, values: np.ndarray, ok: np.ndarray) -> pl.Series:
