@@ -569,7 +569,7 @@ class PolarsRuleset:
         if not amt_ok.all():
             amount_s = _series("amount_effect", amt, amt_ok)
         at = pl.Series(rows)
-        consts = self.meta().select(pl.all().gather(pl.Series(rule)))
+        consts = self.meta().select(pl.exclude("__i", "__sev0").gather(pl.Series(rule)))
         out = pl.DataFrame([f["claim_id"].gather(at), f["line_no"].gather(at)]).hstack(consts.get_columns())
         out = out.with_columns(amount_s, pl.Series("__sev", sev))
         return out.select(list(FINDING_SCHEMA))
