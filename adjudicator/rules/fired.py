@@ -1,10 +1,15 @@
-"""From the rules that fired on each line to the two outputs that list them: the long findings frame (one row per
-line and fired rule, in line then rule order) and each line's ``rules`` list.
+"""The rules' effect on the running state of each line, and the rules that fired.
 
-Both read the same compiled pass over the fired flags, so neither sorts or joins on strings: the findings' constant
-columns are gathered from a small table by rule number, a rule's amounts are its fired lines' values put in place
-(rules that never change an amount are skipped), and each line's list is gathered from the distinct sets of fired
-rules, decoded once each.
+Rules apply in order and a later rule sees what an earlier one did, but on one line only: so the conditions and
+values of a run of rules are computed by polars side by side (one ``select``), and one compiled pass per run walks
+each line through the run's rules, updating the line's state (allowed quantity and amount, the flags, the member's
+reduction) and noting each reported rule that fired with its amount and severity. A rule that reads a value an
+earlier rule of the run writes starts a new run.
+
+From the noted (line, rule) pairs come the two outputs that list them: the long findings frame (one row per line
+and fired rule, in line then rule order) and each line's ``rules`` list. Neither sorts or joins on strings: the
+findings' constant columns are gathered from a small table by rule number, and each line's list is gathered from
+the distinct sets of fired rules, decoded once each.
 """
 
 from __future__ import annotations
@@ -13,30 +18,86 @@ import numba
 import numpy as np
 
 WORD = 63  # rules per mask word
+DENY, PEND, FLAG, LIMIT, CAP = 0, 1, 2, 3, 4  # the reported actions, as the state pass knows them
 
 
-@numba.njit(cache=True)
-def explode(flat, start, n):  # pragma: no cover - compiled
-    """``flat[start[k]:start[k+1]]``: the lines (ascending) on which rule k fired, for ``n`` lines. Returns the
-    (line, rule) pairs in line then rule order and each line's fired set as bit words (``masks[i, k // WORD]``
-    has bit ``k % WORD``)."""
-    n_rules = start.shape[0] - 1
-    at = np.zeros(n + 1, np.int64)
-    for j in range(flat.shape[0]):
-        at[flat[j] + 1] += 1
+@numba.njit(cache=True, nogil=True)
+def apply_run(kind, member, number, sev0, deny_sev, start, pos, val,
+              aq, aq_ok, aa, aa_ok, denied, pended, adjusted, red, red_ok):  # pragma: no cover - compiled
+    """Apply one run of reported rules to every line, in place on the state arrays (``*_ok``: not null).
+
+    Rule ``j`` of the run has action ``kind[j]``, is member liability if ``member[j]``, is reported as rule
+    ``number[j]`` with severity ``sev0[j]``; its condition holds on the lines ``pos[start[j]:start[j+1]]``
+    (ascending), where a limit or cap has the values ``val[start[j]:start[j+1]]`` (-1: null; they are never
+    negative). A line's rules apply in order and lines are independent, so each rule goes over its lines in turn.
+    Returns the rules that fired as (line, rule number, amount effect, amount not null, severity) in rule then
+    line order."""
+    size = pos.shape[0]  # at most one pair per line whose condition holds
+    at = np.empty(size, np.int64)
+    rule = np.empty(size, np.int64)
+    amt = np.empty(size, np.int64)
+    amt_ok = np.empty(size, np.bool_)
+    sev = np.empty(size, np.int64)
+    p = 0
+    for j in range(kind.shape[0]):
+        k, red_too = kind[j], member[j] and kind[j] != PEND and kind[j] != FLAG
+        for q in range(start[j], start[j + 1]):
+            i = pos[q]
+            e, e_ok, s = np.int64(0), True, sev0[j]
+            if k == DENY:
+                e, e_ok = aa[i], aa_ok[i]
+                aq[i], aq_ok[i], aa[i], aa_ok[i] = 0, True, 0, True
+                denied[i] = True
+            elif k == PEND:
+                pended[i] = True
+            elif k == LIMIT or k == CAP:
+                v = val[q]
+                if v < 0:
+                    continue
+                if k == LIMIT:
+                    if not aq_ok[i] or v >= aq[i]:
+                        continue
+                    n = aq[i]
+                    if aa_ok[i]:  # a null amount stays null, and so is the effect
+                        new = (2 * aa[i] * v + n) // (2 * n)
+                        e = aa[i] - new
+                        aa[i] = new
+                    else:
+                        e_ok = False
+                    aq[i] = v
+                    if v == 0:
+                        denied[i] = True
+                        s = deny_sev
+                else:
+                    if not aa_ok[i] or v >= aa[i]:
+                        continue
+                    e = aa[i] - v
+                    aa[i] = v
+                adjusted[i] = True
+            if red_too:
+                if e_ok:
+                    red[i] += e
+                else:
+                    red_ok[i] = False
+            at[p], rule[p], amt[p], amt_ok[p], sev[p] = i, number[j], e, e_ok, s
+            p += 1
+    return at[:p], rule[:p], amt[:p], amt_ok[:p], sev[:p]
+
+
+@numba.njit(cache=True, nogil=True)
+def by_line(at, rule, n, n_rules):  # pragma: no cover - compiled
+    """The (line, rule) pairs of the runs (in rule order) put in line then rule order (a stable counting sort): the permutation, and each line's fired set as bit words (``masks[i, k // WORD]`` has bit
+    ``k % WORD``)."""
+    start = np.zeros(n + 1, np.int64)
+    for j in range(at.shape[0]):
+        start[at[j] + 1] += 1
     for i in range(n):
-        at[i + 1] += at[i]
-    m = flat.shape[0]
-    rows = np.empty(m, np.int64)
-    rule = np.empty(m, np.int64)
+        start[i + 1] += start[i]
+    order = np.empty(at.shape[0], np.int64)
     masks = np.zeros((n, (n_rules + WORD - 1) // WORD), np.int64)
-    for k in range(n_rules):  # rules in order, so each line's pairs come out in rule order
-        w, bit = k // WORD, np.int64(1) << (k % WORD)
-        for j in range(start[k], start[k + 1]):
-            i = flat[j]
-            p = at[i]
-            rows[p] = i
-            rule[p] = k
-            at[i] = p + 1
-            masks[i, w] |= bit
-    return rows, rule, masks
+    for j in range(at.shape[0]):
+        i, k = at[j], rule[j]
+        order[start[i]] = j
+        start[i] += 1
+        masks[i, k // WORD] |= np.int64(1) << (k % WORD)
+    return order, masks

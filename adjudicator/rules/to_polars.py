@@ -2,8 +2,11 @@
 
 ``translate`` is one function dispatched on the IR node type (ibis' habit). ``PolarsRuleset.evaluate`` joins the
 tables, computes claim fields, aggregates (numba sweep over the sorted universe of history + batch lines) and pairs
-(a bounded self-join per member/provider/day or per claim), then applies the rules in order with one
-``with_columns`` per rule, so a later rule reads what an earlier one wrote. No Python runs per row.
+(a bounded self-join per member/provider/day or per claim), then applies the rules in order, so a later rule reads
+what an earlier one wrote: polars computes the conditions and limit/cap values of a run of rules side by side and a
+compiled pass (``fired.apply_run``) walks the lines through the run's rules, updating each line's running state and
+noting the fired rules; a rule that reads what an earlier rule of its run writes starts the next run. No Python runs
+per row.
 """
 
 from __future__ import annotations
@@ -227,10 +230,12 @@ class PolarsRuleset:
         b = self.rs.benefits
         pers = [a.per for a in self.aggregates] + [d.per for d in b.deductible] + [c.per for c in b.caps]
         self.needs_benefit_year = any("benefit_year" in p for p in pers)
+        self.reads |= {PSEUDO_KEYS.get(k, k) for p in pers for k in p}  # a key may be a table column
         self._pair_index: dict[str, PairIndex] = {}
         self._domains: dict[str, encode.CodeDomain] = {}
         self._lookups: dict[str, tuple | None] = {}
         self._meta = None
+        self.runs = self._cut_runs()
 
     # -- code domains and table lookups (built on first use: compiling stays cheap) -------------------------------
     def _coded(self, t: ir.Table) -> bool:
@@ -257,16 +262,16 @@ class PolarsRuleset:
             tab = self.tables[t.name]
             (k, col), = t.key
             dom = self.domain(col)
-            keys = [k]
-            cols = [c for c, _ in t.columns]
-            data = [c for c in cols if c not in keys]
+            # only the columns some expression reads: a gather of strings costs as much as a join's output
+            data = [c for c, _ in t.columns if c != k and f"{t.name}.{c}" in self.reads]
             tab = tab.filter(pl.col(k).is_not_null())
             tab = tab.with_columns(pl.Series("__code", dom.ids_of(tab[k])))
             if t.valid:
                 lo, hi = t.valid
                 tab = tab.sort("__code", pl.col(lo).fill_null(dt.date(1, 1, 1)))
-            rows = tab.select([pl.col(c).alias(f"{t.name}.{c}") for c in data]
-                              + [pl.lit(True).alias(f"{t.name}.{FOUND}"), pl.col(k).alias(f"{t.name}.{k}")])
+            key = [pl.col(k).alias(f"{t.name}.{k}")] if f"{t.name}.{k}" in self.reads else []
+            rows = pl.DataFrame([pl.Series(f"{t.name}.{FOUND}", np.ones(tab.height, np.bool_))]).hstack(
+                tab.select([pl.col(c).alias(f"{t.name}.{c}") for c in data] + key).get_columns())
             code = tab["__code"].to_numpy()
             if t.valid:
                 off = np.searchsorted(code, np.arange(len(dom) + 1)).astype(np.int64)
@@ -467,63 +472,80 @@ class PolarsRuleset:
                           window.arr(flags["modifier"]), idx.n_codes, idx.matrix, idx.keys, idx.state)
 
     # -- rules ---------------------------------------------------------------------------------------------------
-    def apply_rules(self, f: pl.DataFrame) -> pl.DataFrame:
-        """The rules in order, one ``with_columns`` each, as one lazy plan collected once."""
-        lf = f.lazy().with_columns(
-            pl.col("quantity").cast(pl.Int64).alias("allowed_quantity"),
-            pl.col("billed_amount").cast(pl.Int64).alias("allowed_amount"),
-            pl.lit(False).alias("__denied"), pl.lit(False).alias("__pended"), pl.lit(False).alias("__adjusted"),
-            pl.lit(0, pl.Int64).alias("__member_red"),
-            *[pl.lit(None).alias(s) for s in self.set_fields],
-        )
-        aq, aa = pl.col("allowed_quantity"), pl.col("allowed_amount")
+    def _cut_runs(self) -> list[list[int]]:
+        """The rules cut into runs: a rule that reads a field an earlier rule of the run writes starts a new one
+        (``apply_rules`` computes a run's conditions and values side by side, before any of its rules applies)."""
+        runs, run, written = [], [], set()
         for i, r in enumerate(self.rs.rules):
-            cond = condition(r.when)
-            fired, eff = f"__fired{i}", f"__eff{i}"
-            member = r.liability == "member"
-            if r.action in ("deny", "pend", "flag"):
-                lf = lf.with_columns(cond.alias(fired))
-                fire = pl.col(fired)
-                effect = pl.when(fire).then(aa).otherwise(0) if r.action == "deny" else pl.lit(0, pl.Int64)
-                upd = [effect.alias(eff)]
-                if r.action == "deny":
-                    upd += [pl.when(fire).then(0).otherwise(aq).alias("allowed_quantity"),
-                            pl.when(fire).then(0).otherwise(aa).alias("allowed_amount"),
-                            (pl.col("__denied") | fire).alias("__denied")]
-                elif r.action == "pend":
-                    upd.append((pl.col("__pended") | fire).alias("__pended"))
-                if member and r.action == "deny":
-                    upd.append((pl.col("__member_red") + effect).alias("__member_red"))
-                lf = lf.with_columns(upd)
-            elif r.action in ("limit_quantity", "cap_amount"):
-                raw = amount(r.value)
-                v = pl.when(raw.is_null()).then(None).otherwise(pl.max_horizontal(raw, pl.lit(0, pl.Int64)))
-                cur = aq if r.action == "limit_quantity" else aa
-                lf = lf.with_columns(v.alias("__v")).with_columns(
-                    (cond & pl.col("__v").is_not_null() & (pl.col("__v") < cur)).fill_null(False).alias(fired))
-                fire, v = pl.col(fired), pl.col("__v")
-                if r.action == "limit_quantity":
-                    new_aa = (2 * aa * v + aq) // (2 * aq)
-                    effect = pl.when(fire).then(aa - new_aa).otherwise(0)
-                    upd = [effect.alias(eff),
-                           pl.when(fire & (v == 0)).then(semantics.DENY_SEVERITY).otherwise(
-                               semantics.SEVERITY["limit_quantity"]).alias(f"__sev{i}"),
-                           pl.when(fire).then(v).otherwise(aq).alias("allowed_quantity"),
-                           pl.when(fire).then(new_aa).otherwise(aa).alias("allowed_amount"),
-                           (pl.col("__denied") | (fire & (v == 0))).alias("__denied"),
-                           (pl.col("__adjusted") | fire).alias("__adjusted")]
-                else:
-                    effect = pl.when(fire).then(aa - v).otherwise(0)
-                    upd = [effect.alias(eff), pl.when(fire).then(v).otherwise(aa).alias("allowed_amount"),
-                           (pl.col("__adjusted") | fire).alias("__adjusted")]
-                if member:
-                    upd.append((pl.col("__member_red") + effect).alias("__member_red"))
-                lf = lf.with_columns(upd).drop("__v")
-            else:  # set
-                lf = lf.with_columns(cond.alias(fired))
-                lf = lf.with_columns([pl.when(pl.col(fired)).then(translate(e)).otherwise(pl.col(fld)).alias(fld)
-                                      for fld, e in r.sets])
-        return lf.collect()
+            reads = {n.column for e in (r.when, r.value, *(v for _, v in r.sets))
+                     for n in semantics.walk(e) if isinstance(n, ir.Name)}
+            if reads & written:
+                runs.append(run)
+                run, written = [], set()
+            run.append(i)
+            written |= WRITES.get(r.action, set()) | {fld for fld, _ in r.sets}
+        return runs + [run] if run else runs
+
+    def apply_rules(self, f: pl.DataFrame) -> tuple[pl.DataFrame, tuple]:
+        """The rules in order: (the frame with the state columns and set fields, the hits). Per run of rules one
+        ``select`` of their conditions and limit/cap values, then one compiled pass over the lines
+        (``fired.apply_run``); set fields are written by polars. The hits are the reported rules that fired, in
+        line then rule order: (line, rule number in ``reported``, amount effect, amount not null, severity, each
+        line's fired set as mask words)."""
+        n = f.height
+        aq_s, aa_s = f["quantity"].cast(pl.Int64), f["billed_amount"].cast(pl.Int64)
+        aq, aq_ok = _writable(aq_s.fill_null(0)), _writable(aq_s.is_not_null())
+        aa, aa_ok = _writable(aa_s.fill_null(0)), _writable(aa_s.is_not_null())
+        denied, pended, adjusted = (np.zeros(n, np.bool_) for _ in range(3))
+        red, red_ok = np.zeros(n, np.int64), np.ones(n, np.bool_)
+        f = f.with_columns(aq_s.alias("allowed_quantity"), aa_s.alias("allowed_amount"),
+                           *[pl.lit(None).alias(s) for s in self.set_fields])
+        number = {i: k for k, (i, _) in enumerate(self.reported)}
+        meta_sev = self.meta()["__sev0"].to_numpy() if self.reported else np.zeros(0, np.int64)
+        parts = []
+        for run in self.runs:
+            rep = [i for i in run if i in number]
+            valued = [i for i in rep if self.rs.rules[i].action in ("limit_quantity", "cap_amount")]
+            if rep:
+                exprs = []
+                for i in rep:  # the lines where each condition holds and there, a limit's or cap's value
+                    when = self.rs.rules[i].when
+                    cond = condition(when) if _reads_lines(when) else pl.repeat(condition(when), pl.len())
+                    exprs.append(cond.arg_true().cast(pl.Int64).implode().alias(f"c{i}"))
+                    if i in valued:
+                        raw = amount(self.rs.rules[i].value)
+                        v = pl.when(raw.is_null()).then(pl.lit(-1, pl.Int64)).otherwise(
+                            pl.max_horizontal(raw, pl.lit(0, pl.Int64)))
+                        # (the when makes a literal value as long as the condition before the filter)
+                        exprs.append(pl.when(cond).then(v).filter(cond).implode().alias(f"v{i}"))
+                sel = f.select(exprs)
+                pos = [sel[f"c{i}"][0].to_numpy() for i in rep]
+                start = np.zeros(len(rep) + 1, np.int64)
+                start[1:] = np.cumsum([p.shape[0] for p in pos])
+                val = np.zeros(start[-1], np.int64)
+                for j, i in enumerate(rep):
+                    if i in valued:
+                        val[start[j]:start[j + 1]] = sel[f"v{i}"][0].to_numpy()
+                rules = [self.rs.rules[i] for i in rep]
+                parts.append(fired.apply_run(
+                    np.array([ACTION[r.action] for r in rules], np.int64),
+                    np.array([r.liability == "member" for r in rules], np.bool_),
+                    np.array([number[i] for i in rep], np.int64), meta_sev[[number[i] for i in rep]],
+                    semantics.DENY_SEVERITY, start, np.concatenate(pos).astype(np.int64, copy=False), val,
+                    aq, aq_ok, aa, aa_ok, denied, pended, adjusted, red, red_ok))
+            sets = [self.rs.rules[i] for i in run if i not in number]
+            for r in sets:  # they read no field written earlier in the run: the frame still holds what they read
+                cond = condition(r.when)
+                f = f.with_columns([pl.when(cond).then(translate(e)).otherwise(pl.col(fld)).alias(fld)
+                                    for fld, e in r.sets])
+            if rep:
+                f = f.with_columns(_series("allowed_quantity", aq, aq_ok), _series("allowed_amount", aa, aa_ok))
+        f = f.with_columns(pl.Series("__denied", denied), pl.Series("__pended", pended),
+                           pl.Series("__adjusted", adjusted), _series("__member_red", red, red_ok))
+        cols = [np.concatenate([p[c] for p in parts]) if parts else np.zeros(0, dt_)
+                for c, dt_ in enumerate((np.int64, np.int64, np.int64, np.bool_, np.int64))]
+        order, masks = fired.by_line(cols[0], cols[1], n, len(self.reported))
+        return f, (*[c[order] for c in cols], masks)
 
     def meta(self) -> pl.DataFrame:
         """One row per reported rule: the constant columns of its findings."""
@@ -538,57 +560,25 @@ class PolarsRuleset:
                                                               "__sev0": pl.Int64})
         return self._meta
 
-    def fired(self, f: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The reported rules that fired: (line, rule number in ``reported``) pairs in line then rule order, and
-        each line's set as mask words."""
-        cols = [f"__fired{i}" for i, _ in self.reported]
-        lines = f.select([pl.col(c).arg_true().implode() for c in cols])  # every rule's fired lines, in parallel
-        parts = [lines[c][0].to_numpy() for c in cols]
-        start = np.zeros(len(parts) + 1, np.int64)
-        start[1:] = np.cumsum([p.shape[0] for p in parts])
-        flat = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-        return fired.explode(flat, start, f.height)
-
-    def findings(self, f: pl.DataFrame, hits: tuple | None = None) -> pl.DataFrame:
-        """One row per fired rule (not `set`), in line then rule order (``hits``: ``fired(f)`` if known)."""
+    def findings(self, f: pl.DataFrame, hits: tuple) -> pl.DataFrame:
+        """One row per fired rule (not `set`), in line then rule order (``hits`` from ``apply_rules``)."""
         if not self.reported:
             return pl.DataFrame(schema=FINDING_SCHEMA)
-        rows, rule, _ = hits if hits is not None else self.fired(f)
-        meta = self.meta()
-        pos, start = encode.bucket(rule, len(self.reported))  # each rule's findings, in line order
-        amount = np.zeros(rows.shape[0], np.int64)
-        amount_null = np.zeros(rows.shape[0], np.bool_)
-        sev = meta["__sev0"].to_numpy()[rule]
-        for k, (i, r) in enumerate(self.reported):
-            at = pos[start[k]:start[k + 1]]
-            if at.shape[0] == 0:
-                continue
-            put = [(f"__eff{i}", amount)] if r.action not in ("pend", "flag") else []  # theirs are always 0
-            if r.action == "limit_quantity":
-                put.append((f"__sev{i}", sev))
-            for col, out in put:
-                v = f[col].filter(f[f"__fired{i}"]).cast(pl.Int64)
-                if v.null_count():
-                    if out is amount:
-                        amount_null[at] = v.is_null().to_numpy()
-                    else:  # a null limit severity falls back to the rule's own (already there)
-                        keep = v.is_not_null().to_numpy()
-                        at, v = at[keep], v.drop_nulls()
-                out[at] = v.fill_null(0).to_numpy()
-        amount_s = pl.Series("amount_effect", amount)
-        if amount_null.any():
-            amount_s = pl.select(pl.when(pl.lit(pl.Series(~amount_null))).then(amount_s)).to_series()
+        rows, rule, amt, amt_ok, sev, _ = hits
+        amount_s = pl.Series("amount_effect", amt)
+        if not amt_ok.all():
+            amount_s = _series("amount_effect", amt, amt_ok)
         at = pl.Series(rows)
-        consts = meta.select(pl.all().gather(pl.Series(rule)))
+        consts = self.meta().select(pl.exclude("__i", "__sev0").gather(pl.Series(rule)))
         out = pl.DataFrame([f["claim_id"].gather(at), f["line_no"].gather(at)]).hstack(consts.get_columns())
         out = out.with_columns(amount_s, pl.Series("__sev", sev))
         return out.select(list(FINDING_SCHEMA))
 
-    def rules_list(self, f: pl.DataFrame, hits: tuple | None = None) -> pl.Series:
+    def rules_list(self, f: pl.DataFrame, hits: tuple) -> pl.Series:
         """The fired rules of each line, qualified: decoded once per distinct set of fired rules."""
         if not self.reported:
             return pl.Series("rules", [[]] * f.height, pl.List(pl.String))
-        _, _, masks = hits if hits is not None else self.fired(f)
+        masks = hits[-1]
         ids, first = encode.dense_rows(masks)
         names = [f"{self.rs.id}:{r.id}" for _, r in self.reported]
         decoded = [[names[k] for k in range(len(names)) if masks[row, k // fired.WORD] >> (k % fired.WORD) & 1]
@@ -616,11 +606,37 @@ class PolarsRuleset:
         universe = self._prepare(b)
         universe = self.universe_columns(universe, b)
         f = universe.filter(~pl.col("__hist")) if universe.height != lines.height else universe
-        f = self.apply_rules(f)
-        hits = self.fired(f)
-        findings = self.findings(f, hits)
-        f = f.with_columns(self.rules_list(f, hits))
-        return f, findings
+        f, hits = self.apply_rules(f)
+        if f.height >= PARALLEL_ROWS:  # the two outputs side by side (gathers and hashing release the GIL)
+            with ThreadPoolExecutor(2) as pool:
+                rules = pool.submit(self.rules_list, f, hits)
+                findings = self.findings(f, hits)
+                rules = rules.result()
+        else:
+            findings, rules = self.findings(f, hits), self.rules_list(f, hits)
+        return f.with_columns(rules), findings
+
+
+ACTION = {"deny": fired.DENY, "pend": fired.PEND, "flag": fired.FLAG, "limit_quantity": fired.LIMIT,
+          "cap_amount": fired.CAP}
+WRITES = {"deny": {"allowed_quantity", "allowed_amount"}, "limit_quantity": {"allowed_quantity", "allowed_amount"},
+          "cap_amount": {"allowed_amount"}}
+
+
+def _reads_lines(e) -> bool:
+    """Whether an expression reads the frame (if not, polars gives one value rather than a column)."""
+    return any(isinstance(n, ir.Name | ir.Missing | ir.Aggregate | ir.PairRef)
+               or (isinstance(n, ir.Call) and CATALOGUE[n.fn].reads) for n in semantics.walk(e))
+
+
+def _writable(s: pl.Series) -> np.ndarray:
+    return s.to_numpy(writable=True)
+
+
+def _series(name: str, values: np.ndarray, ok: np.ndarray) -> pl.Series:
+    """``values`` as an Int64 series, null where not ``ok``."""
+    s = pl.Series(name, values)
+    return s if ok.all() else pl.select(pl.when(pl.lit(pl.Series(ok))).then(s)).to_series().alias(name)
 
 
 FINDING_SCHEMA = {
