@@ -43,6 +43,7 @@ __all__ = [
     "SUPPLEMENTARY_COLUMNS",
     "eligibility",
     "evaluate",
+    "strings",
     "eligibility_report",
 ]
 
@@ -64,22 +65,24 @@ FINDINGS_SCHEMA: dict[str, pl.DataType] = {
     "liability": pl.String,
 }
 
-COVERAGE_COLUMNS: dict[str, pl.DataType] = {
-    "coverage.insurer_id": pl.String,
-    "coverage.kind": pl.String,
-    "coverage.fund": pl.String,
-    "coverage.plan": pl.String,
+# the string fields are pl.Enum over the coverage index's vocabularies (KINDS for kind); ``strings`` decodes them
+KINDS = ["basic"]
+COVERAGE_COLUMNS: dict[str, type[pl.DataType]] = {
+    "coverage.insurer_id": pl.Enum,
+    "coverage.kind": pl.Enum,
+    "coverage.fund": pl.Enum,
+    "coverage.plan": pl.Enum,
     "coverage.start_date": pl.Date,
     "coverage.end_date": pl.Date,
-    "coverage.status": pl.String,
+    "coverage.status": pl.Enum,
 }
-SUPPLEMENTARY_COLUMNS: dict[str, pl.DataType] = {
-    "supplementary.insurer_id": pl.String,
-    "supplementary.fund": pl.String,
-    "supplementary.plan": pl.String,
+SUPPLEMENTARY_COLUMNS: dict[str, type[pl.DataType]] = {
+    "supplementary.insurer_id": pl.Enum,
+    "supplementary.fund": pl.Enum,
+    "supplementary.plan": pl.Enum,
     "supplementary.start_date": pl.Date,
     "supplementary.end_date": pl.Date,
-    "supplementary.status": pl.String,
+    "supplementary.status": pl.Enum,
     "supplementary.waiting_days": pl.Int64,
     "supplementary.valid": pl.Boolean,
 }
@@ -97,33 +100,34 @@ def evaluate(lines: pl.DataFrame, index: CoverageIndex) -> tuple[np.ndarray, np.
     return K.evaluate(mid, lins, lsup, ldate, index.meminfo, index.spans, index.classes)
 
 
-def _decode(index: CoverageIndex, out: np.ndarray, prefix: str, supplementary: bool) -> list[pl.Series]:
-    """The contract columns ``{prefix}.*`` of the kernel's per-line spans (class, start, end, waiting)."""
-    n_classes = index.classes.shape[0]
+def _decode(index: CoverageIndex, out: np.ndarray, supplementary: bool) -> list[pl.Series]:
+    """The contract columns of the kernel's per-line spans (class, start, end, waiting).
 
-    def names(field: int, vocab: list[str]) -> list[str | None]:
-        return [vocab[c] if 0 <= c < len(vocab) else None for c in index.classes[:, field].tolist()]
+    The string fields are ``pl.Enum`` columns over the index's vocabularies: one byte a line gathered from a table
+    of the few span classes, where ``pl.String`` would write sixteen (nine such columns on 10M lines were 1.4 GB of
+    fresh memory, most of the stage's time). Readers that need strings decode the columns they read
+    (``rules.to_polars`` does).
+    """
+    rows = pl.Series((out[K.O_CLASS] + 1).view(np.uint32))  # 0: no span
 
-    # one row per class and a last, all-null row for "no span": every string column is one gather
-    table = pl.DataFrame({
-        "insurer_id": names(K.C_INS, index.insurers) + [None],
-        "kind": ["basic" if c >= 0 else None for c in index.classes[:, K.C_INS].tolist()] + [None],
-        "fund": names(K.C_FUND, index.funds) + [None],
-        "plan": names(K.C_PLAN, index.plans) + [None],
-        "status": names(K.C_STATUS, index.statuses) + [None],
-    }, schema={c: pl.String for c in ("insurer_id", "kind", "fund", "plan", "status")})
-    cls = out[K.O_CLASS]
-    rows = table.select(*(["insurer_id", "fund", "plan", "status"] if supplementary else table.columns))[
-        pl.Series(np.where(cls < 0, n_classes, cls))]
+    def field(f: int, vocab: list[str], kind: bool = False) -> pl.Series:
+        # row 0 answers "no span", row c + 1 class c
+        codes = index.classes[:, f].tolist()
+        if kind:  # (null when the span's insurer is: the stage has always read it so)
+            values = ["basic" if c >= 0 else None for c in codes]
+        else:
+            values = [vocab[c] if 0 <= c < len(vocab) else None for c in codes]
+        return pl.Series([None, *values], dtype=pl.Enum(vocab)).gather(rows)
 
     def day(values: np.ndarray) -> pl.Series:
         return pl.select(pl.when(pl.lit(pl.Series(values)) != DATE_NONE).then(pl.lit(pl.Series(values)))
                          .cast(pl.Date)).to_series()
 
-    cols = [rows["insurer_id"]]
+    cols = [field(K.C_INS, index.insurers)]
     if not supplementary:
-        cols.append(rows["kind"])  # (null when the span's insurer is: the stage has always read it so)
-    cols += [rows["fund"], rows["plan"], day(out[K.O_START]), day(out[K.O_END]), rows["status"]]
+        cols.append(field(K.C_INS, KINDS, kind=True))
+    cols += [field(K.C_FUND, index.funds), field(K.C_PLAN, index.plans), day(out[K.O_START]), day(out[K.O_END]),
+             field(K.C_STATUS, index.statuses)]
     if supplementary:
         w = pl.lit(pl.Series(out[K.O_WAIT]))
         cols.append(pl.select(pl.when(w != K.WAIT_NULL).then(w).cast(pl.Int64)).to_series())
@@ -157,11 +161,15 @@ def eligibility(
     index = coverage if isinstance(coverage, CoverageIndex) else build_index(coverage, members)
     elig, supp, cov_out, sup_out = evaluate(lines, index)
     valid = pl.select(pl.when(pl.lit(pl.Series(supp)) != K.SUPP_NONE).then(pl.lit(pl.Series(supp)) == K.SUPP_VALID))
-    cols = [*_decode(index, cov_out, "coverage", supplementary=False),
-            *_decode(index, sup_out, "supplementary", supplementary=True),
+    cols = [*_decode(index, cov_out, supplementary=False), *_decode(index, sup_out, supplementary=True),
             valid.to_series().alias("supplementary.valid")]
     out = lines.with_columns(cols)
     return out, _findings(lines, elig, supp)
+
+
+def strings(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with its ``pl.Enum`` columns as ``pl.String`` (for files and readers that need plain strings)."""
+    return frame.with_columns(pl.col(c).cast(pl.String) for c, t in frame.schema.items() if t == pl.Enum)
 
 
 def _read_claims(claims: pl.DataFrame | str | Path) -> pl.DataFrame:
@@ -188,7 +196,7 @@ def eligibility_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     keep = [c for c in ("claim_id", "line_no", "member_id", "insurer_id", "supplementary_insurer_id",
                         "service_date") if c in out.columns]
-    out.select(*keep, *COVERAGE_COLUMNS, *SUPPLEMENTARY_COLUMNS).write_parquet(out_dir / "eligibility.parquet")
+    strings(out.select(*keep, *COVERAGE_COLUMNS, *SUPPLEMENTARY_COLUMNS)).write_parquet(out_dir / "eligibility.parquet")
     findings.write_parquet(out_dir / "findings.parquet")
     by_reason = findings.group_by("reason_code").len().sort("reason_code")
     elig_denied = findings.filter(pl.col("rule_id").str.starts_with("ELIG.")).height
