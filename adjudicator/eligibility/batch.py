@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from adjudicator.chunks import chunks
 from adjudicator.dedup.supplementary import SUPP_REASONS, SUPP_RULE
 from adjudicator.eligibility import kernels as K
 from adjudicator.eligibility.index import DATE_NONE, CoverageIndex, build_index, date_days, encode
@@ -90,12 +91,16 @@ SUPPLEMENTARY_COLUMNS: dict[str, type[pl.DataType]] = {
 
 def evaluate(lines: pl.DataFrame, index: CoverageIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(ELIG code, SUPP code, basic span, supplementary span) per line (spans as ``kernels.O_*`` rows)."""
-    mid = index.member_ids(lines["member_id"])
-    lins = encode(lines["insurer_id"], index.insurers)
-    if "supplementary_insurer_id" in lines.columns:
-        lsup = encode(lines["supplementary_insurer_id"], index.insurers, missing=-1, null=-2)
-    else:
-        lsup = np.full(lines.height, -2, np.int32)
+    n = lines.height
+    keys, lins, lsup = np.empty(n, np.int64), np.empty(n, np.int32), np.full(n, -2, np.int32)
+    has_sup = "supplementary_insurer_id" in lines.columns
+    for off, k in chunks(n):  # the kernel's inputs a chunk at a time (``adjudicator.chunks``)
+        part = lines.slice(off, k)
+        keys[off:off + k] = index.member_keys(part["member_id"])
+        lins[off:off + k] = encode(part["insurer_id"], index.insurers)
+        if has_sup:
+            lsup[off:off + k] = encode(part["supplementary_insurer_id"], index.insurers, missing=-1, null=-2)
+    mid = K.probe(keys, index.tkeys, index.tvals)
     ldate = date_days(lines["service_date"], -(2**31))
     return K.evaluate(mid, lins, lsup, ldate, index.meminfo, index.spans, index.classes)
 
@@ -119,9 +124,12 @@ def _decode(index: CoverageIndex, out: np.ndarray, supplementary: bool) -> list[
             values = [vocab[c] if 0 <= c < len(vocab) else None for c in codes]
         return pl.Series([None, *values], dtype=pl.Enum(vocab)).gather(rows)
 
+    def masked(values: np.ndarray, none) -> pl.Series:
+        # the kernel's numpy buffer as the column's values (no copy), its "none" rows as nulls
+        return pl.Series(np.ma.masked_array(values, mask=values == none))
+
     def day(values: np.ndarray) -> pl.Series:
-        return pl.select(pl.when(pl.lit(pl.Series(values)) != DATE_NONE).then(pl.lit(pl.Series(values)))
-                         .cast(pl.Date)).to_series()
+        return masked(values, DATE_NONE).cast(pl.Date)
 
     cols = [field(K.C_INS, index.insurers)]
     if not supplementary:
@@ -129,8 +137,7 @@ def _decode(index: CoverageIndex, out: np.ndarray, supplementary: bool) -> list[
     cols += [field(K.C_FUND, index.funds), field(K.C_PLAN, index.plans), day(out[K.O_START]), day(out[K.O_END]),
              field(K.C_STATUS, index.statuses)]
     if supplementary:
-        w = pl.lit(pl.Series(out[K.O_WAIT]))
-        cols.append(pl.select(pl.when(w != K.WAIT_NULL).then(w).cast(pl.Int64)).to_series())
+        cols.append(masked(out[K.O_WAIT].astype(np.int64), K.WAIT_NULL))
     schema = SUPPLEMENTARY_COLUMNS if supplementary else COVERAGE_COLUMNS
     return [c.alias(name) for c, name in zip(cols, schema)]
 
@@ -160,9 +167,8 @@ def eligibility(
     """(lines with ``coverage.*`` and ``supplementary.*`` columns, stage findings). Row order and count kept."""
     index = coverage if isinstance(coverage, CoverageIndex) else build_index(coverage, members)
     elig, supp, cov_out, sup_out = evaluate(lines, index)
-    valid = pl.select(pl.when(pl.lit(pl.Series(supp)) != K.SUPP_NONE).then(pl.lit(pl.Series(supp)) == K.SUPP_VALID))
-    cols = [*_decode(index, cov_out, supplementary=False), *_decode(index, sup_out, supplementary=True),
-            valid.to_series().alias("supplementary.valid")]
+    valid = pl.Series("supplementary.valid", np.ma.masked_array(supp == K.SUPP_VALID, mask=supp == K.SUPP_NONE))
+    cols = [*_decode(index, cov_out, supplementary=False), *_decode(index, sup_out, supplementary=True), valid]
     out = lines.with_columns(cols)
     return out, _findings(lines, elig, supp)
 
