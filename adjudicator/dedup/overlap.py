@@ -27,8 +27,8 @@ from numba import njit
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from adjudicator.chunks import chunks
-from adjudicator.prefetch import prefetch
 from adjudicator.errors import Diagnostic, RulesetError
+from adjudicator.prefetch import prefetch
 
 __all__ = [
     "CoverMatch",
