@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
+from adjudicator.chunks import chunks
 from adjudicator.prefetch import prefetch
 
 __all__ = ["REPEAT_MODIFIERS", "apply_submissions", "duplicate_findings"]
@@ -146,10 +147,13 @@ def shared_keys(keys: np.ndarray, probes: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _key_hash(df: pl.DataFrame) -> np.ndarray:
-    h = df.select(pl.col("member_id").cast(pl.String).hash(11) ^ pl.col("service_code").cast(pl.String).hash(23)
-                  ^ pl.col("service_date").cast(pl.Date).hash(37)).to_series()
-    arr = h.to_numpy()
-    return arr if arr.flags.writeable else arr.copy()
+    """A 64-bit hash of each row's (member, service code, service date), computed a chunk at a time."""
+    key = (pl.col("member_id").cast(pl.String).hash(11) ^ pl.col("service_code").cast(pl.String).hash(23)
+           ^ pl.col("service_date").cast(pl.Date).hash(37))
+    out = np.empty(df.height, np.uint64)
+    for off, n in chunks(df.height):
+        out[off:off + n] = df.slice(off, n).select(key).to_series().to_numpy()
+    return out
 
 
 def _active(df: pl.DataFrame, superseded: pl.DataFrame | None, source: str) -> pl.Series:
@@ -172,15 +176,21 @@ def duplicate_findings(
 ) -> pl.DataFrame:
     """``DUP.EXACT`` / ``DUP.SUSPECT`` / ``DUP.CROSS_INSURER`` findings for the batch lines (line order)."""
     # row numbers, not filtered frames: only the few candidate rows are ever copied
-    b_rows = np.flatnonzero(_active(lines, superseded, "batch").to_numpy())
+    b_active = _active(lines, superseded, "batch")
     h_rows = np.empty(0, np.int64)
     if history is not None and history.height:
         h_rows = np.flatnonzero(_active(history, superseded, "history").to_numpy())
-    if b_rows.size == 0:
-        return _empty_findings()
-    hb = _key_hash(lines)[b_rows]
+    hb = _key_hash(lines)
+    if b_active.all():  # (the usual case: no copy of the hashes)
+        b_rows = None
+    else:
+        b_rows = np.flatnonzero(b_active.to_numpy())
+        if b_rows.size == 0:
+            return _empty_findings()
+        hb = hb[b_rows]
     hh = _key_hash(history)[h_rows] if h_rows.size else np.empty(0, np.uint64)
     shared, hit = shared_keys(hb, hh)
+    shared = np.flatnonzero(shared) if b_rows is None else b_rows[shared]
 
     def prep(df: pl.DataFrame, rows: np.ndarray, src: int) -> pl.DataFrame:
         part = df.select(c for c in _COMPARE if c in df.columns)[pl.Series(rows)]
@@ -191,7 +201,7 @@ def duplicate_findings(
             pl.lit(src, pl.Int8).alias("_src"),
         )
 
-    parts = [prep(lines, b_rows[shared], 1)]
+    parts = [prep(lines, shared, 1)]
     if hit.any():
         parts.append(prep(history, h_rows[hit], 0))
     cand = pl.concat(parts)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from adjudicator.chunks import chunks
 from adjudicator.dedup.supplementary import SUPP_REASONS, SUPP_RULE
 from adjudicator.eligibility import kernels as K
 from adjudicator.eligibility.index import DATE_NONE, CoverageIndex, build_index, date_days, encode
@@ -43,6 +44,7 @@ __all__ = [
     "SUPPLEMENTARY_COLUMNS",
     "eligibility",
     "evaluate",
+    "strings",
     "eligibility_report",
 ]
 
@@ -64,22 +66,24 @@ FINDINGS_SCHEMA: dict[str, pl.DataType] = {
     "liability": pl.String,
 }
 
-COVERAGE_COLUMNS: dict[str, pl.DataType] = {
-    "coverage.insurer_id": pl.String,
-    "coverage.kind": pl.String,
-    "coverage.fund": pl.String,
-    "coverage.plan": pl.String,
+# the string fields are pl.Enum over the coverage index's vocabularies (KINDS for kind); ``strings`` decodes them
+KINDS = ["basic"]
+COVERAGE_COLUMNS: dict[str, type[pl.DataType]] = {
+    "coverage.insurer_id": pl.Enum,
+    "coverage.kind": pl.Enum,
+    "coverage.fund": pl.Enum,
+    "coverage.plan": pl.Enum,
     "coverage.start_date": pl.Date,
     "coverage.end_date": pl.Date,
-    "coverage.status": pl.String,
+    "coverage.status": pl.Enum,
 }
-SUPPLEMENTARY_COLUMNS: dict[str, pl.DataType] = {
-    "supplementary.insurer_id": pl.String,
-    "supplementary.fund": pl.String,
-    "supplementary.plan": pl.String,
+SUPPLEMENTARY_COLUMNS: dict[str, type[pl.DataType]] = {
+    "supplementary.insurer_id": pl.Enum,
+    "supplementary.fund": pl.Enum,
+    "supplementary.plan": pl.Enum,
     "supplementary.start_date": pl.Date,
     "supplementary.end_date": pl.Date,
-    "supplementary.status": pl.String,
+    "supplementary.status": pl.Enum,
     "supplementary.waiting_days": pl.Int64,
     "supplementary.valid": pl.Boolean,
 }
@@ -87,46 +91,53 @@ SUPPLEMENTARY_COLUMNS: dict[str, pl.DataType] = {
 
 def evaluate(lines: pl.DataFrame, index: CoverageIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(ELIG code, SUPP code, basic span, supplementary span) per line (spans as ``kernels.O_*`` rows)."""
-    mid = index.member_ids(lines["member_id"])
-    lins = encode(lines["insurer_id"], index.insurers)
-    if "supplementary_insurer_id" in lines.columns:
-        lsup = encode(lines["supplementary_insurer_id"], index.insurers, missing=-1, null=-2)
-    else:
-        lsup = np.full(lines.height, -2, np.int32)
+    n = lines.height
+    keys, lins, lsup = np.empty(n, np.int64), np.empty(n, np.int32), np.full(n, -2, np.int32)
+    has_sup = "supplementary_insurer_id" in lines.columns
+    for off, k in chunks(n):  # the kernel's inputs a chunk at a time (``adjudicator.chunks``)
+        part = lines.slice(off, k)
+        keys[off:off + k] = index.member_keys(part["member_id"])
+        lins[off:off + k] = encode(part["insurer_id"], index.insurers)
+        if has_sup:
+            lsup[off:off + k] = encode(part["supplementary_insurer_id"], index.insurers, missing=-1, null=-2)
+    mid = K.probe(keys, index.tkeys, index.tvals)
     ldate = date_days(lines["service_date"], -(2**31))
     return K.evaluate(mid, lins, lsup, ldate, index.meminfo, index.spans, index.classes)
 
 
-def _decode(index: CoverageIndex, out: np.ndarray, prefix: str, supplementary: bool) -> list[pl.Series]:
-    """The contract columns ``{prefix}.*`` of the kernel's per-line spans (class, start, end, waiting)."""
-    n_classes = index.classes.shape[0]
+def _decode(index: CoverageIndex, out: np.ndarray, supplementary: bool) -> list[pl.Series]:
+    """The contract columns of the kernel's per-line spans (class, start, end, waiting).
 
-    def names(field: int, vocab: list[str]) -> list[str | None]:
-        return [vocab[c] if 0 <= c < len(vocab) else None for c in index.classes[:, field].tolist()]
+    The string fields are ``pl.Enum`` columns over the index's vocabularies: one byte a line gathered from a table
+    of the few span classes, where ``pl.String`` would write sixteen (nine such columns on 10M lines were 1.4 GB of
+    fresh memory, most of the stage's time). Readers that need strings decode the columns they read
+    (``rules.to_polars`` does).
+    """
+    rows = pl.Series((out[K.O_CLASS] + 1).view(np.uint32))  # 0: no span
 
-    # one row per class and a last, all-null row for "no span": every string column is one gather
-    table = pl.DataFrame({
-        "insurer_id": names(K.C_INS, index.insurers) + [None],
-        "kind": ["basic" if c >= 0 else None for c in index.classes[:, K.C_INS].tolist()] + [None],
-        "fund": names(K.C_FUND, index.funds) + [None],
-        "plan": names(K.C_PLAN, index.plans) + [None],
-        "status": names(K.C_STATUS, index.statuses) + [None],
-    }, schema={c: pl.String for c in ("insurer_id", "kind", "fund", "plan", "status")})
-    cls = out[K.O_CLASS]
-    rows = table.select(*(["insurer_id", "fund", "plan", "status"] if supplementary else table.columns))[
-        pl.Series(np.where(cls < 0, n_classes, cls))]
+    def field(f: int, vocab: list[str], kind: bool = False) -> pl.Series:
+        # row 0 answers "no span", row c + 1 class c
+        codes = index.classes[:, f].tolist()
+        if kind:  # (null when the span's insurer is: the stage has always read it so)
+            values = ["basic" if c >= 0 else None for c in codes]
+        else:
+            values = [vocab[c] if 0 <= c < len(vocab) else None for c in codes]
+        return pl.Series([None, *values], dtype=pl.Enum(vocab)).gather(rows)
+
+    def masked(values: np.ndarray, none) -> pl.Series:
+        # the kernel's numpy buffer as the column's values (no copy), its "none" rows as nulls
+        return pl.Series(np.ma.masked_array(values, mask=values == none))
 
     def day(values: np.ndarray) -> pl.Series:
-        return pl.select(pl.when(pl.lit(pl.Series(values)) != DATE_NONE).then(pl.lit(pl.Series(values)))
-                         .cast(pl.Date)).to_series()
+        return masked(values, DATE_NONE).cast(pl.Date)
 
-    cols = [rows["insurer_id"]]
+    cols = [field(K.C_INS, index.insurers)]
     if not supplementary:
-        cols.append(rows["kind"])  # (null when the span's insurer is: the stage has always read it so)
-    cols += [rows["fund"], rows["plan"], day(out[K.O_START]), day(out[K.O_END]), rows["status"]]
+        cols.append(field(K.C_INS, KINDS, kind=True))
+    cols += [field(K.C_FUND, index.funds), field(K.C_PLAN, index.plans), day(out[K.O_START]), day(out[K.O_END]),
+             field(K.C_STATUS, index.statuses)]
     if supplementary:
-        w = pl.lit(pl.Series(out[K.O_WAIT]))
-        cols.append(pl.select(pl.when(w != K.WAIT_NULL).then(w).cast(pl.Int64)).to_series())
+        cols.append(masked(out[K.O_WAIT].astype(np.int64), K.WAIT_NULL))
     schema = SUPPLEMENTARY_COLUMNS if supplementary else COVERAGE_COLUMNS
     return [c.alias(name) for c, name in zip(cols, schema)]
 
@@ -156,12 +167,15 @@ def eligibility(
     """(lines with ``coverage.*`` and ``supplementary.*`` columns, stage findings). Row order and count kept."""
     index = coverage if isinstance(coverage, CoverageIndex) else build_index(coverage, members)
     elig, supp, cov_out, sup_out = evaluate(lines, index)
-    valid = pl.select(pl.when(pl.lit(pl.Series(supp)) != K.SUPP_NONE).then(pl.lit(pl.Series(supp)) == K.SUPP_VALID))
-    cols = [*_decode(index, cov_out, "coverage", supplementary=False),
-            *_decode(index, sup_out, "supplementary", supplementary=True),
-            valid.to_series().alias("supplementary.valid")]
+    valid = pl.Series("supplementary.valid", np.ma.masked_array(supp == K.SUPP_VALID, mask=supp == K.SUPP_NONE))
+    cols = [*_decode(index, cov_out, supplementary=False), *_decode(index, sup_out, supplementary=True), valid]
     out = lines.with_columns(cols)
     return out, _findings(lines, elig, supp)
+
+
+def strings(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with its ``pl.Enum`` columns as ``pl.String`` (for files and readers that need plain strings)."""
+    return frame.with_columns(pl.col(c).cast(pl.String) for c, t in frame.schema.items() if t == pl.Enum)
 
 
 def _read_claims(claims: pl.DataFrame | str | Path) -> pl.DataFrame:
@@ -188,7 +202,7 @@ def eligibility_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     keep = [c for c in ("claim_id", "line_no", "member_id", "insurer_id", "supplementary_insurer_id",
                         "service_date") if c in out.columns]
-    out.select(*keep, *COVERAGE_COLUMNS, *SUPPLEMENTARY_COLUMNS).write_parquet(out_dir / "eligibility.parquet")
+    strings(out.select(*keep, *COVERAGE_COLUMNS, *SUPPLEMENTARY_COLUMNS)).write_parquet(out_dir / "eligibility.parquet")
     findings.write_parquet(out_dir / "findings.parquet")
     by_reason = findings.group_by("reason_code").len().sort("reason_code")
     elig_denied = findings.filter(pl.col("rule_id").str.starts_with("ELIG.")).height

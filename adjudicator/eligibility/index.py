@@ -40,34 +40,18 @@ def _vocab(*series: pl.Series) -> list[str]:
     return sorted(pl.concat(parts).unique().to_list())
 
 
-_HASH_SEED = 0x5EED
-
-
 def encode(series: pl.Series, vocab: list[str], missing: int = -1, null: int = -1) -> np.ndarray:
-    """Codes of the values in a sorted vocabulary (missing value -> ``missing``, null -> ``null``).
+    """Codes of the values in a vocabulary of distinct strings (missing value -> ``missing``, null -> ``null``).
 
-    A value's 64-bit hash finds its candidate code (a numba binary search over the vocabulary's hashes); the
-    candidate counts only where the vocabulary value equals the value itself, so a hash collision can cost a
-    comparison but never give a wrong code. About three times faster than ``replace_strict`` on millions of lines.
+    The code is the value's position in ``vocab``: the physical code of a cast to ``pl.Enum(vocab)``, an exact
+    lookup that is several times faster than ``replace_strict`` on millions of lines.
     """
     s = series.cast(pl.String)
     if not vocab:
         codes = pl.select(pl.when(s.is_null()).then(null).otherwise(missing)).to_series()
         return as_array(codes, np.int32)
-    v = pl.Series(vocab, dtype=pl.String)
-    vh = v.hash(_HASH_SEED).to_numpy()
-    order = np.argsort(vh, kind="stable")
-    if np.unique(vh).size < vh.size:  # two vocabulary values share a hash: the exact join instead
-        codes = s.replace_strict(vocab, list(range(len(vocab))), default=missing, return_dtype=pl.Int32)
-        if s.null_count():
-            codes = pl.select(pl.when(s.is_null()).then(null).otherwise(codes)).to_series()
-        return as_array(codes, np.int32)
-    codes = np.empty(s.len(), np.int32)
-    K.hash_codes(as_array(s.hash(_HASH_SEED), np.uint64), np.ascontiguousarray(vh[order]), order.astype(np.int32),
-                 codes)
-    same = (s == v.gather(pl.Series(codes).clip(0, None))).fill_null(False).to_numpy()
-    np.copyto(codes, np.int32(missing), where=~same)  # no candidate (-1 never equals), or a hash collision
-    if s.null_count():
+    codes = as_array(s.cast(pl.Enum(vocab), strict=False).to_physical().cast(pl.Int32).fill_null(missing), np.int32)
+    if null != missing and s.null_count():
         np.copyto(codes, np.int32(null), where=s.is_null().to_numpy())
     return codes
 

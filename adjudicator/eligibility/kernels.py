@@ -144,23 +144,6 @@ def probe(keys, tkeys, tvals):
 
 
 @njit(cache=True)
-def hash_codes(h, vh, vcode, out):
-    """Per value hash in ``h``: the code of the vocabulary entry with that hash (``vh`` sorted), else -1."""
-    k = vh.shape[0]
-    for i in range(h.shape[0]):
-        x = h[i]
-        lo, hi = 0, k
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if vh[mid] < x:
-                lo = mid + 1
-            else:
-                hi = mid
-        out[i] = vcode[lo] if lo < k and vh[lo] == x else -1
-    return out
-
-
-@njit(cache=True)
 def csr_order(ids, n_ids, perm):
     """Offsets per id, and in ``perm`` a stable permutation that groups rows by id (counting sort)."""
     counts = np.zeros(n_ids + 1, np.int64)

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from adjudicator import codes as catalogue
-from adjudicator import dates
+from adjudicator import dates, schema
 from adjudicator.rules import encode, fired, ir, semantics, window
 from adjudicator.rules.pairs import PairIndex, pair_sweep
 from adjudicator.rules.check import PSEUDO_KEYS, parse_duration
@@ -28,6 +28,15 @@ from adjudicator.rules.parse import Loaded
 from adjudicator.rules.tables import FOUND
 
 ORDER = ["service_date", "claim_id", "line_no"]
+# the eligibility stage gives a cover's string fields as pl.Enum columns: expressions read them as strings
+CODED = frozenset(f"{ns}.{c}" for ns in ("coverage", "supplementary") for c, t in schema.COVERAGE.items()
+                  if t == pl.String)
+
+
+def column(frame: pl.DataFrame, name: str) -> pl.Series:
+    """A frame column as expressions read it (a ``pl.Enum`` column decoded to strings)."""
+    s = frame[name]
+    return s.cast(pl.String) if s.dtype == pl.Enum else s
 
 
 # --- expressions --------------------------------------------------------------------------------------------------
@@ -64,7 +73,7 @@ def _(n: ir.ListLit) -> pl.Expr:
 
 @translate.register
 def _(n: ir.Name) -> pl.Expr:
-    return pl.col(n.column)
+    return pl.col(n.column).cast(pl.String) if n.column in CODED else pl.col(n.column)
 
 
 @translate.register
@@ -183,7 +192,7 @@ class Batch:
         """Dense ids of the tuple of columns ``cols`` (null is a value like any other) and how many there are."""
         if cols not in self._ids:
             if len(cols) == 1:
-                self._ids[cols] = encode.encode(self.frame[cols[0]])
+                self._ids[cols] = encode.encode(column(self.frame, cols[0]))
             else:
                 self._ids[cols] = encode.combine([self.ids((c,)) for c in cols])
         return self._ids[cols]
@@ -191,7 +200,7 @@ class Batch:
     def codes(self, col: str) -> np.ndarray:
         """Ids of ``col`` in the code domain of the tables keyed by it (-1: null or in no table)."""
         if col not in self._codes:
-            self._codes[col] = self.owner.domain(col).encode(self.frame[col])
+            self._codes[col] = self.owner.domain(col).encode(column(self.frame, col))
         return self._codes[col]
 
     def sweep(self, keys: tuple[str, ...]) -> window.SweepOrder:

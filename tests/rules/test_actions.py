@@ -262,3 +262,24 @@ def test_claim_fields(tmp_path, backend):
             line(line_no=2, billed_amount=200)]
     out, findings = run(rs, rows, backend)
     assert fired(findings, "c1", 1) == ["CL", "LOS"] and fired(findings, "c1", 2) == ["CL", "LOS"]
+
+
+def test_cover_fields_are_read_as_strings_from_enum_columns(tmp_path):
+    # the eligibility stage gives coverage.* / supplementary.* strings as pl.Enum columns; expressions (string
+    # functions included) must read them as the strings they stand for
+    import polars as pl
+
+    from tests.rules.conftest import frame
+
+    rs = adhoc(tmp_path, """
+        - id: GOLD
+          when: "startswith(supplementary.plan, 'go') and coverage.fund == 'rural'"
+          flag: HIGH_COST_REVIEW
+        """)
+    rows = [line(line_no=i, coverage_fund=f, supplementary_plan=p)
+            for i, (f, p) in enumerate([("rural", "gold"), ("rural", "silver"), ("urban", "gold"), (None, None)], 1)]
+    plain = frame(rows)
+    coded = plain.with_columns(pl.col("coverage.fund").cast(pl.Enum(["rural", "urban"])),
+                               pl.col("supplementary.plan").cast(pl.Enum(["gold", "silver"])))
+    got = [rs.evaluate(f)[1]["line_no"].to_list() for f in (plain, coded)]
+    assert got == [[1], [1]]
