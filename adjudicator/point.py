@@ -62,50 +62,70 @@ _PY_TYPE = {col: (dt.date if typ == schema.pl.Date else int if col in INT_COLS e
                   if typ == schema.pl.List(schema.pl.String) else str) for col, typ in schema.CLAIM_LINES.items()}
 
 
+_COLS = tuple((col, _PY_TYPE[col], col in schema.CLAIM_LINES_REQUIRED) for col in schema.CLAIM_LINES)
+
+
 def normalise(row: dict) -> tuple[dict | None, list[str]]:
     """A claim-line dict with contract types, or the problems that keep it out (the batch validation's rules)."""
     out, errors = {}, []
-    for col, typ in schema.CLAIM_LINES.items():
-        v = row.get(col)
-        want = _PY_TYPE[col]
-        if v is not None and type(v) is want and (want is not str or v.strip()):  # already typed: keep
-            out[col] = v
-            continue
-        if isinstance(v, str) and v.strip() == "":
-            v = None
+    get = row.get
+    for col, want, required in _COLS:
+        v = get(col)
         if v is None:
-            if col in schema.CLAIM_LINES_REQUIRED:
+            if required:
                 errors.append(f"{col}: missing required value")
             out[col] = None
-            continue
-        try:
-            if typ == schema.pl.Date:
-                v = dates.parse_date(v)
-            elif col in INT_COLS:
-                if isinstance(v, bool) or isinstance(v, float) or (isinstance(v, str) and not v.strip().lstrip(
-                        "-").isdigit()):
-                    raise ValueError(f"{v!r} is not an integer")
-                v = int(v)
-                if col == "billed_amount" and v < 0:
-                    raise ValueError("negative money")
-            elif typ == schema.pl.List(schema.pl.String):
-                v = [str(x) for x in v] if isinstance(v, list | tuple) else str(v).split("|")
-            else:
-                v = str(v)
-        except (ValueError, TypeError) as e:
-            errors.append(f"{col}: {e}")
-            v = None
-        out[col] = v
-    if out.get("member_id") is not None and not _valid_code(out["member_id"]):
-        errors.append(f"member_id: bad national code: {national_code.why_invalid(out['member_id'])}")
-    if out.get("setting") is not None and out["setting"] not in schema.SETTINGS:
-        errors.append(f"setting: unknown setting {out['setting']!r}")
-    out["submission"] = out.get("submission") or "original"
-    if out["submission"] not in schema.SUBMISSIONS:
-        errors.append(f"submission: unknown submission {out['submission']!r}")
-    elif out["submission"] != "original" and out.get("replaces_claim_id") is None:
+        elif type(v) is want and (want is not str or (v and not v.isspace())):  # already typed: keep
+            out[col] = v
+        else:
+            out[col] = _convert(col, want, required, v, errors)
+    member = out["member_id"]
+    if member is not None and not _valid_code(member):
+        errors.append(f"member_id: bad national code: {national_code.why_invalid(member)}")
+    setting = out["setting"]
+    if setting is not None and setting not in schema.SETTINGS:
+        errors.append(f"setting: unknown setting {setting!r}")
+    sub = out["submission"] = out["submission"] or "original"
+    if sub not in schema.SUBMISSIONS:
+        errors.append(f"submission: unknown submission {sub!r}")
+    elif sub != "original" and out["replaces_claim_id"] is None:
         errors.append("replaces_claim_id: required for a replacement or void")
     return (None, errors) if errors else (out, [])
+
+
+def _convert(col: str, want: type, required: bool, v, errors: list[str]):
+    """One value that is not already of its contract type: parsed, or None with the problem added to ``errors``."""
+    if isinstance(v, str) and v.strip() == "":
+        if required:
+            errors.append(f"{col}: missing required value")
+        return None
+    try:
+        if want is dt.date:
+            v = dates.parse_date(v)
+        elif want is int:
+            if isinstance(v, bool | float) or (isinstance(v, str) and not v.strip().lstrip(
+                    "-").isdigit()):
+                raise ValueError(f"{v!r} is not an integer")
+            v = int(v)
+            if col == "billed_amount" and v < 0:
+                raise ValueError("negative money")
+        elif want is list:
+            v = [str(x) for x in v] if isinstance(v, list | tuple) else str(v).split("|")
+        else:
+            v = str(v)
+    except (ValueError, TypeError) as e:
+        errors.append(f"{col}: {e}")
+        v = None
+    return v
+
+
+CACHE_ENTRIES = 65_536  # per cache of the point engine (oldest entry out first)
+
+
+def _remember(cache: dict, key, value) -> None:
+    if len(cache) >= CACHE_ENTRIES:
+        del cache[next(iter(cache))]
+    cache[key] = value
 
 
 @functools.lru_cache(maxsize=65536)
@@ -226,6 +246,8 @@ class PointEngine:
         self.dups: dict[tuple, list[tuple]] = {}
         self.committed: dict[str, list[tuple]] = {}  # claim_id → [(line_no, member, code, date)]
         self.loaded: set[str] = set()
+        self._ctx: dict[tuple, dict] = {}  # _base's looked-up part per (member, provider, insurers, date)
+        self._scopes: dict[tuple, Ruleset | None] = {}  # _select's answers per value of the scope reads
         if history is not None and history.height:
             self._load_history(history)
             self.loaded.update(history["member_id"].unique().to_list())
@@ -251,7 +273,7 @@ class PointEngine:
         for cid, lines in by_claim.items():
             facts = claim_facts(lines)
             for r in lines:
-                base = self._base(r)
+                base = self._base(r, cached=False)
                 counts = r.get("primary_reason") not in ENGINE_DENY_CODES
                 self._record_line(base, facts, counts, r)
             self.committed[cid] = [(r["line_no"], r["member_id"], r["service_code"], r["service_date"]) for r in lines]
@@ -287,18 +309,25 @@ class PointEngine:
                 bn.record(self.acc[rs.ref], ded, caps, (result.get("deductible_applied") or 0) if basic else 0,
                           result.get("insurer_paid" if basic else "supplementary_paid") or 0)
 
-    def _base(self, row: dict, cache: dict | None = None) -> dict:
+    def _base(self, row: dict, cached: bool = True) -> dict:
+        """The line with member.*, provider.*, coverage.*, supplementary.* and its eligibility findings (``__elig``).
+
+        The reference data never changes under a PointEngine, so for checked lines (``cached``) the looked-up part
+        is kept per (member, provider, insurers, date): a member's next claim skips the lookups."""
+        key = (row["member_id"], row["provider_id"], row["insurer_id"], row.get("supplementary_insurer_id"),
+               row["service_date"])
+        ctx = self._ctx.get(key) if cached else None
+        if ctx is None:
+            ctx = {}
+            ctx.update(self.members.get(key[0], {}))
+            ctx.update(self.providers.get(key[1], {}))
+            ctx.update(self.elig.lookup(key[0], key[2], key[3], key[4]))
+            ctx["__elig"] = ctx.pop("findings")
+            if cached:
+                _remember(self._ctx, key, ctx)
         L = dict(row)
-        L.update(self.members.get(row["member_id"], {}))
-        L.update(self.providers.get(row["provider_id"], {}))
-        key = (row["member_id"], row["insurer_id"], row.get("supplementary_insurer_id"), row["service_date"])
-        e = cache.get(key) if cache is not None else None
-        if e is None:  # the lines of one claim usually share member, insurers and date: look them up once
-            e = self.elig.lookup(*key)
-            if cache is not None:
-                cache[key] = e
-        L.update(e)
-        L["__elig"] = L.pop("findings")
+        L.pop("findings", None)
+        L.update(ctx)
         return L
 
     # -- check ---------------------------------------------------------------------------------------------------
@@ -315,10 +344,8 @@ class PointEngine:
             return Decision(claim_id, [], [], [], errors)
         good.sort(key=lambda r: (r["service_date"], r["claim_id"], r["line_no"]))
         facts = claim_facts(good)
-        cache: dict = {}
-        staged = [self._stages(row, cache) for row in good]
-        chosen: dict = {}
-        picked = [self._select(L, chosen) for L, _ in staged]
+        staged = [self._stages(row) for row in good]
+        picked = [self._select(L) for L, _ in staged]
         results, findings, counters, commit = [], [], [], []
         # rules: each ruleset sees this claim's counted lines besides the history (rolled back afterwards)
         used = {rs.ref: rs for rs in picked if rs is not None}
@@ -346,9 +373,9 @@ class PointEngine:
         results.sort(key=lambda r: r["line_no"])
         return Decision(claim_id, results, findings, counters, errors, commit)
 
-    def _stages(self, row: dict, cache: dict | None = None) -> tuple[dict, dict]:
+    def _stages(self, row: dict) -> tuple[dict, dict]:
         """Engine findings before the edits: submission, eligibility, overlap, duplicates."""
-        L = self._base(row, cache)
+        L = self._base(row)
         f = [("ELIG",) + tuple(x) for x in L.pop("__elig")]
         if row["submission"] == "void":
             f.append(("DUP", "DUP.VOID", "VOIDED", "deny", "provider"))
@@ -385,17 +412,18 @@ class PointEngine:
     def _superseded_by(row: dict) -> tuple:
         return (row["replaces_claim_id"],) if row["submission"] != "original" and row.get("replaces_claim_id") else ()
 
-    def _select(self, L: dict, chosen: dict | None = None) -> Ruleset | None:
-        """The basic ruleset of a line; lines of a claim that agree on every value a scope reads share the answer."""
+    def _select(self, L: dict) -> Ruleset | None:
+        """The basic ruleset of a line; lines that agree on every value a scope reads share the answer (kept)."""
         key = (L["service_date"], *map(L.get, self.scope_reads))
-        if chosen is not None and key in chosen:
-            return chosen[key]
+        try:
+            return self._scopes[key]
+        except KeyError:
+            pass
         hits = [rs for rs in self.basic if self._in_scope(rs, L)]
         if len(hits) > 1:
             raise RulesetConflictError(f"rulesets {' and '.join(r.ref for r in hits)} both match claim/line "
                                        f"{L['claim_id']}/{L['line_no']}")
-        if chosen is not None:
-            chosen[key] = hits[0] if hits else None
+        _remember(self._scopes, key, hits[0] if hits else None)
         return hits[0] if hits else None
 
     def _in_scope(self, rs: Ruleset, L: dict) -> bool:
