@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from adjudicator import codes as catalogue
 from adjudicator import dates, national_code, schema
-from adjudicator.benefits.accumulate import accumulate
+from adjudicator.benefits.accumulate import accumulate, accumulate_small
 from adjudicator.dedup.duplicates import REPEAT_MODIFIERS
 from adjudicator.eligibility.point import MemberIndex, OverlapIndex
 from adjudicator.errors import RulesetConflictError
@@ -133,6 +134,16 @@ def _valid_code(code: str) -> bool:
     return national_code.is_valid(code)
 
 
+# the plain-Python benefits path runs when every amount is below 2**48 Rials and every rate below 2**14 bp (products
+# and sums stay inside int64, where the numba kernel gives the same integers); otherwise the kernel runs
+_SMALL_AMOUNT, _SMALL_RATE = 1 << 48, 1 << 14
+
+
+def _small(values: list, bound: int) -> bool:
+    """Every value a plain int with |value| < bound."""
+    return all(type(v) is int and -bound < v < bound for v in values)
+
+
 class _Accumulators:
     """What a ruleset's deductible groups and cap groups have consumed so far (from history and commits)."""
 
@@ -159,6 +170,7 @@ class _Benefits:
         self.cap_on = [compile_function(f"cap{j}", [f"return {gen.cond(c.where)}"], gen)[0]
                        for j, c in enumerate(b.caps)]
         self.share_override = "member_share" in semantics.set_fields(rs.ir)
+        self.cap_amount = [c.amount for c in b.caps]
 
     @staticmethod
     def key(L: dict, per) -> tuple:
@@ -170,27 +182,32 @@ class _Benefits:
         caps = [(j, self.key(L, c.per)) if on(L) else None for j, (c, on) in enumerate(zip(self.b.caps, self.cap_on))]
         return ded, caps
 
-    def run(self, rows: list[dict], acc: _Accumulators) -> list[tuple]:
+    def run(self, rows: list[tuple], acc: _Accumulators) -> list[tuple]:
         """Kernel over a claim's lines (total order) with the state loaded from ``acc``; acc is not changed."""
         n, ncap = len(rows), len(self.b.caps)
         ded_ids, cap_ids = {}, {}
-        ded_gid = np.full(n, -1, np.int64)
-        ded_amount = np.zeros(n, np.int64)
-        cap_gid = np.full((n, ncap), -1, np.int64)
+        ded_gid, ded_amount, cap_gid = [-1] * n, [0] * n, []
         for i, (L, active, allowed, rate, ded, caps) in enumerate(rows):
             if ded is not None:
                 ded_gid[i] = ded_ids.setdefault(ded, len(ded_ids))
                 ded_amount[i] = self.b.deductible[ded[0]].amount
-            for j, c in enumerate(caps):
-                if c is not None:
-                    cap_gid[i, j] = cap_ids.setdefault(c, len(cap_ids))
-        ded_used = np.array([acc.ded.get(k, 0) for k in ded_ids] or [0], np.int64)
-        cap_used = np.array([acc.cap.get(k, 0) for k in cap_ids] or [0], np.int64)
+            cap_gid.append([-1 if c is None else cap_ids.setdefault(c, len(cap_ids)) for c in caps])
+        ded_used = [acc.ded.get(k, 0) for k in ded_ids] or [0]
+        cap_used = [acc.cap.get(k, 0) for k in cap_ids] or [0]
+        allowed = [r[2] for r in rows]
+        active = [r[1] for r in rows]
+        rate = [r[3] for r in rows]
+        if _small(allowed, _SMALL_AMOUNT) and _small(rate, _SMALL_RATE) and _small(ded_amount, _SMALL_AMOUNT) \
+                and _small(self.cap_amount, _SMALL_AMOUNT) and _small(ded_used, _SMALL_AMOUNT) \
+                and _small(cap_used, _SMALL_AMOUNT):
+            return accumulate_small(allowed, active, rate, ded_gid, ded_amount, ded_used, cap_gid, self.cap_amount,
+                                    cap_used)
         zeros = np.zeros(n, np.int64)
         d, s, paid, excess = accumulate(
-            np.array([r[2] for r in rows], np.int64), np.array([r[1] for r in rows], np.bool_),
-            np.zeros(n, np.bool_), zeros, zeros, np.array([r[3] for r in rows], np.int64), ded_gid, ded_amount,
-            ded_used, cap_gid, np.array([c.amount for c in self.b.caps], np.int64), cap_used)
+            np.array(allowed, np.int64), np.array(active, np.bool_), np.zeros(n, np.bool_), zeros, zeros,
+            np.array(rate, np.int64), np.array(ded_gid, np.int64), np.array(ded_amount, np.int64),
+            np.array(ded_used, np.int64), np.array(cap_gid, np.int64).reshape(n, ncap),
+            np.array(self.cap_amount, np.int64), np.array(cap_used, np.int64))
         return [(int(d[i]), int(s[i]), int(paid[i]), [int(x) for x in excess[i]]) for i in range(n)]
 
     def record(self, acc: _Accumulators, ded, caps, deductible: int, paid: int) -> None:
@@ -486,9 +503,9 @@ class PointEngine:
                     __adjusted=out["__adjusted"] or sum(excess) > 0,
                     __member_liability=mred + (0 if denied else ded + share + sum(excess)))
         rec.update(ruleset=rs.ref, P=P, ded=dkey, caps=ckeys)
-        return line, f, self._counters(rs, P, out, excess), rec
+        return line, f, self._counters(rs, P, ckeys), rec
 
-    def _counters(self, rs, P, out, excess) -> dict:
+    def _counters(self, rs, P, ckeys) -> dict:
         """What a clerk needs: aggregate values used by the rules, with the limit when the rule compares one."""
         used = {}
         for rule_id, column, limit in self.limits[rs.ref]:
@@ -496,8 +513,6 @@ class PointEngine:
             used[rule_id] = {"used": prior + 1, "limit": limit, "remaining": max(limit - prior - 1, 0)}
         caps = {}
         acc = self.acc[rs.ref]
-        bn = self.benefits[rs.ref]
-        _, ckeys = bn.groups(P)
         for j, cap in enumerate(rs.ir.benefits.caps):
             if ckeys[j] is not None:
                 caps[cap.id] = max(cap.amount - acc.cap.get(ckeys[j], 0), 0)
@@ -545,7 +560,6 @@ class PointEngine:
 
     @staticmethod
     def _finding(L, ruleset, rule_id, reason, action, effect, liability, seq, sev, rc=None) -> dict:
-        from adjudicator import codes as catalogue
         rc = rc or catalogue.CATALOGUE.get(reason)
         return {"claim_id": L["claim_id"], "line_no": L["line_no"], "ruleset": ruleset, "rule_id": rule_id,
                 "reason_code": reason, "action": action, "amount_effect": effect, "liability": liability,
