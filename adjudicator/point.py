@@ -369,10 +369,10 @@ class PointEngine:
         outs: dict[int, tuple] = {}
         for ref, rs in used.items():
             idx = self.index[ref]
-            prepared = [rs.python.prepare(L, facts) for L, _ in staged]
-            own = tuple(idx.entries(P) for (L, eng), P in zip(staged, prepared) if not eng["skip"])
-            for k, ((L, eng), P) in enumerate(zip(staged, prepared)):
-                if picked[k] is rs and not eng["skip"]:
+            prepared = [None if eng["skip"] else rs.python.prepare(L, facts) for L, eng in staged]
+            own = tuple(idx.entries(P) for P in prepared if P is not None)
+            for k, P in enumerate(prepared):
+                if picked[k] is rs and P is not None:
                     idx.fill(P, own)
                     out, f = rs.python.evaluate(P)
                     outs[k] = (P, out, f)
@@ -384,8 +384,11 @@ class PointEngine:
             counters.append(ctr)
             commit.append(rec)
         self._supplementary(results, findings, staged, facts, commit)
-        for line, (L, eng) in zip(results, staged):
-            self._decide(line, [f for f in findings if f["line_no"] == line["line_no"]])
+        by_line: dict[int, list[dict]] = {}
+        for f in findings:
+            by_line.setdefault(f["line_no"], []).append(f)
+        for line in results:
+            self._decide(line, by_line.get(line["line_no"], []))
         findings.sort(key=lambda f: (f["line_no"], f["__seq"]))
         results.sort(key=lambda r: r["line_no"])
         return Decision(claim_id, results, findings, counters, errors, commit)
@@ -403,7 +406,7 @@ class PointEngine:
         eng = [{"rule_id": r, "reason_code": c, "action": a, "liability": li, "__seq": STAGE_SEQ[s]}
                for s, r, c, a, li in f]
         skip = any(x["action"] == "deny" for x in eng)
-        return L, {"findings": eng, "skip": skip}
+        return L, {"findings": eng, "skip": skip, "row": row}
 
     def _duplicates(self, row: dict) -> list[tuple]:
         earlier = [e for e in self.dups.get((row["member_id"], row["service_code"], row["service_date"]), ())
@@ -471,7 +474,7 @@ class PointEngine:
         billed = L["billed_amount"]
         f = [self._finding(L, "engine", x["rule_id"], x["reason_code"], x["action"], 0, x["liability"], x["__seq"],
                            semantics.SEVERITY.get(x["action"], 0)) for x in eng["findings"]]
-        line = {c: L.get(c) for c in schema.CLAIM_LINES}
+        line = dict(eng["row"])  # the normalised line: the contract columns, in order
         pended = any(x["action"] == "pend" for x in eng["findings"])
         rec = {"L": L, "ruleset": None}
         if rs is None and not eng["skip"]:
@@ -519,9 +522,11 @@ class PointEngine:
         return {"line_no": P["line_no"], "limits": used, "cap_remaining_before": caps}
 
     def _supplementary(self, results, findings, staged, facts, commit) -> None:
-        for line, (L, _), rec in zip(results, staged, commit):
+        for line in results:
             line["supplementary_paid"] = 0
             line["supplementary_ruleset"] = None
+        if not any(L.get("supplementary.valid") for L, _ in staged):
+            return  # no line has a valid supplementary cover
         for rs in self.supp:
             rows, ks = [], []
             for k, (line, (L, _)) in enumerate(zip(results, staged)):
