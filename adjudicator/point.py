@@ -141,7 +141,10 @@ _SMALL_AMOUNT, _SMALL_RATE = 1 << 48, 1 << 14
 
 def _small(values: list, bound: int) -> bool:
     """Every value a plain int with |value| < bound."""
-    return all(type(v) is int and -bound < v < bound for v in values)
+    return not values or ({*map(type, values)} == _INT and -bound < min(values) and max(values) < bound)
+
+
+_INT = {int}
 
 
 class _Accumulators:
@@ -164,23 +167,22 @@ class _Benefits:
             body += [f"if {gen.cond(row.when)}:", f"    return {gen.expr(row.rate)[0]}"]
         body.append("return 0")
         self.rate = compile_function("share_rate", body, gen)[0]
-        body = [line for i, d in enumerate(b.deductible) for line in (f"if {gen.cond(d.when)}:", f"    return {i}")]
-        body.append("return -1")
-        self.ded_row = compile_function("deductible_row", body, gen)[0]
-        self.cap_on = [compile_function(f"cap{j}", [f"return {gen.cond(c.where)}"], gen)[0]
-                       for j, c in enumerate(b.caps)]
+        # groups(L) → (deductible group or None, [cap group or None per cap]): the first deductible row whose `when`
+        # holds, keyed (row, its `per` values); each cap whose `where` holds, keyed (cap, its `per` values)
+        body = ["ded = None"]
+        for i, d in enumerate(b.deductible):
+            body += [f"{'el' if i else ''}if {gen.cond(d.when)}:", f"    ded = ({i}, {self._key_source(d.per)})"]
+        caps = [f"(({j}, {self._key_source(c.per)}) if {gen.cond(c.where)} else None)" for j, c in enumerate(b.caps)]
+        body.append(f"return ded, [{', '.join(caps)}]")
+        self.groups = compile_function("benefit_groups", body, gen)[0]
         self.share_override = "member_share" in semantics.set_fields(rs.ir)
         self.cap_amount = [c.amount for c in b.caps]
+        self.small_constants = _small(self.cap_amount + [d.amount for d in b.deductible], _SMALL_AMOUNT)
 
     @staticmethod
-    def key(L: dict, per) -> tuple:
-        return tuple(L.get(PSEUDO_KEYS.get(k, k)) for k in per)
-
-    def groups(self, L: dict) -> tuple[tuple | None, list[tuple | None]]:
-        r = self.ded_row(L)
-        ded = (r, self.key(L, self.b.deductible[r].per)) if r >= 0 else None
-        caps = [(j, self.key(L, c.per)) if on(L) else None for j, (c, on) in enumerate(zip(self.b.caps, self.cap_on))]
-        return ded, caps
+    def _key_source(per) -> str:
+        """Source of the tuple of a group's key values in L."""
+        return "(" + "".join(f"L.get({PSEUDO_KEYS.get(k, k)!r}), " for k in per) + ")"
 
     def run(self, rows: list[tuple], acc: _Accumulators) -> list[tuple]:
         """Kernel over a claim's lines (total order) with the state loaded from ``acc``; acc is not changed."""
@@ -197,9 +199,7 @@ class _Benefits:
         allowed = [r[2] for r in rows]
         active = [r[1] for r in rows]
         rate = [r[3] for r in rows]
-        if _small(allowed, _SMALL_AMOUNT) and _small(rate, _SMALL_RATE) and _small(ded_amount, _SMALL_AMOUNT) \
-                and _small(self.cap_amount, _SMALL_AMOUNT) and _small(ded_used, _SMALL_AMOUNT) \
-                and _small(cap_used, _SMALL_AMOUNT):
+        if self.small_constants and _small(allowed + ded_used + cap_used, _SMALL_AMOUNT) and _small(rate, _SMALL_RATE):
             return accumulate_small(allowed, active, rate, ded_gid, ded_amount, ded_used, cap_gid, self.cap_amount,
                                     cap_used)
         zeros = np.zeros(n, np.int64)

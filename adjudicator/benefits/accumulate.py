@@ -90,15 +90,10 @@ def accumulate_small(allowed, active, rate_bp, ded_gid, ded_amount, ded_used, ca
         d = 0
         g = ded_gid[i]
         if g >= 0:
-            room = ded_amount[i] - ded_used[g]
-            if room < 0:
-                room = 0
-            d = rem if rem < room else room
+            d = min(rem, max(ded_amount[i] - ded_used[g], 0))
             ded_used[g] += d
             rem -= d
-        s = _py_share(rem, rate_bp[i])
-        if s > rem:
-            s = rem
+        s = min(_py_share(rem, rate_bp[i]), rem)
         ins = rem - s
         excess = [0] * ncap
         gids = cap_gid[i]
@@ -106,10 +101,7 @@ def accumulate_small(allowed, active, rate_bp, ded_gid, ded_amount, ded_used, ca
             g = gids[c]
             if g < 0:
                 continue
-            room = cap_amount[c] - cap_used[g]
-            if room < 0:
-                room = 0
-            pay = ins if ins < room else room
+            pay = min(ins, max(cap_amount[c] - cap_used[g], 0))
             excess[c] = ins - pay
             ins = pay
         for c in range(ncap):
