@@ -343,7 +343,8 @@ class PointEngine:
             if cached:
                 _remember(self._ctx, key, ctx)
         L = dict(row)
-        L.pop("findings", None)
+        if not cached:
+            L.pop("findings", None)  # a stored row's own column of that name gives way, as the lookup's did
         L.update(ctx)
         return L
 
@@ -396,21 +397,27 @@ class PointEngine:
     def _stages(self, row: dict) -> tuple[dict, dict]:
         """Engine findings before the edits: submission, eligibility, overlap, duplicates."""
         L = self._base(row)
-        f = [("ELIG",) + tuple(x) for x in L.pop("__elig")]
-        if row["submission"] == "void":
+        elig = L.pop("__elig")
+        void = row["submission"] == "void"
+        ovl = self.ovl.findings(row["member_id"], row["insurer_id"], row["service_date"])
+        dups = () if void else self._duplicates(row)
+        if not (elig or void or ovl or dups):
+            return L, {"findings": [], "skip": False, "row": row}
+        f = [("ELIG",) + tuple(x) for x in elig]
+        if void:
             f.append(("DUP", "DUP.VOID", "VOIDED", "deny", "provider"))
-        f += [("OVL",) + tuple(x) for x in self.ovl.findings(row["member_id"], row["insurer_id"],
-                                                            row["service_date"])]
-        if row["submission"] != "void":
-            f += [("DUP",) + x for x in self._duplicates(row)]
+        f += [("OVL",) + tuple(x) for x in ovl]
+        f += [("DUP",) + x for x in dups]
         eng = [{"rule_id": r, "reason_code": c, "action": a, "liability": li, "__seq": STAGE_SEQ[s]}
                for s, r, c, a, li in f]
         skip = any(x["action"] == "deny" for x in eng)
         return L, {"findings": eng, "skip": skip, "row": row}
 
     def _duplicates(self, row: dict) -> list[tuple]:
-        earlier = [e for e in self.dups.get((row["member_id"], row["service_code"], row["service_date"]), ())
-                   if e[0] != row["claim_id"] and e[0] not in self._superseded_by(row)]
+        same = self.dups.get((row["member_id"], row["service_code"], row["service_date"]))
+        if not same:
+            return []  # the usual case: no earlier line of this member, code and day
+        earlier = [e for e in same if e[0] != row["claim_id"] and e[0] not in self._superseded_by(row)]
         if not earlier:
             return []
         mod = row.get("modifier") or ""
@@ -472,10 +479,12 @@ class PointEngine:
 
     def _assemble(self, L, eng, rs, evaluated, money):
         billed = L["billed_amount"]
-        f = [self._finding(L, "engine", x["rule_id"], x["reason_code"], x["action"], 0, x["liability"], x["__seq"],
-                           semantics.SEVERITY.get(x["action"], 0)) for x in eng["findings"]]
         line = dict(eng["row"])  # the normalised line: the contract columns, in order
-        pended = any(x["action"] == "pend" for x in eng["findings"])
+        f, pended = [], False
+        if eng["findings"]:
+            f = [self._finding(L, "engine", x["rule_id"], x["reason_code"], x["action"], 0, x["liability"],
+                               x["__seq"], semantics.SEVERITY.get(x["action"], 0)) for x in eng["findings"]]
+            pended = any(x["action"] == "pend" for x in eng["findings"])
         rec = {"L": L, "ruleset": None}
         if rs is None and not eng["skip"]:
             f.append(self._finding(L, "engine", "NO_RULESET", "NO_RULESET", "deny", 0, "provider", 50, 3))
@@ -490,12 +499,14 @@ class PointEngine:
             return line, f, {}, rec
         P, out, rf = evaluated
         (ded, share, paid, excess), dkey, ckeys = money
-        f += [dict(x, claim_id=L["claim_id"]) for x in rf]
-        for j, cap in enumerate(rs.ir.benefits.caps):
-            if excess[j] > 0:
-                rc = rs.python.codes.get(cap.reason)
-                f.append(self._finding(L, rs.id, cap.id, cap.reason, "cap", excess[j], "member",
-                                       semantics.SEQ_CAPS + j, semantics.SEVERITY["cap"], rc))
+        if rf:
+            f += [dict(x, claim_id=L["claim_id"]) for x in rf]
+        if any(excess):
+            for j, cap in enumerate(rs.ir.benefits.caps):
+                if excess[j] > 0:
+                    rc = rs.python.codes.get(cap.reason)
+                    f.append(self._finding(L, rs.id, cap.id, cap.reason, "cap", excess[j], "member",
+                                           semantics.SEQ_CAPS + j, semantics.SEVERITY["cap"], rc))
         denied = out["__denied"]
         mred = out["__member_red"]
         line.update(allowed_quantity=out["allowed_quantity"], allowed_amount=out["allowed_amount"],
@@ -576,6 +587,10 @@ class PointEngine:
         line["member_pays"] = line.pop("__member_liability") - line["supplementary_paid"]
         denied, pended, adjusted = line.pop("__denied"), line.pop("__pended"), line.pop("__adjusted")
         line["decision"] = "denied" if denied else "pended" if pended else "adjusted" if adjusted else "approved"
+        if not findings:
+            line["primary_reason"] = None
+            line["rules"] = []
+            return
         ranked = sorted((f for f in findings if f["__sev"] > 0), key=lambda f: (-f["__sev"], f["__seq"]))
         line["primary_reason"] = None if line["decision"] == "approved" or not ranked else ranked[0]["reason_code"]
         line["rules"] = [f"{f['ruleset']}:{f['rule_id']}" for f in sorted(findings, key=lambda f: f["__seq"])]
