@@ -66,20 +66,40 @@ _PY_TYPE = {col: (dt.date if typ == schema.pl.Date else int if col in INT_COLS e
 _COLS = tuple((col, _PY_TYPE[col], col in schema.CLAIM_LINES_REQUIRED) for col in schema.CLAIM_LINES)
 
 
+def _typed_source() -> str:
+    """Source of ``_typed(row)``: the contract columns of a line whose every value already has its contract type
+    (strings not blank, required values present), else None — one straight pass, no conversion."""
+    body, names = ["get = row.get"], {str: "str", int: "int", list: "list", dt.date: "_date"}
+    for i, (col, want, required) in enumerate(_COLS):
+        bad = f"type(v{i}) is not {names[want]}" + (f" or not v{i} or v{i}.isspace()" if want is str else "")
+        if not required:
+            bad = f"v{i} is not None and ({bad})"
+        body += [f"v{i} = get({col!r})", f"if {bad}:", "    return None"]
+    body.append("return {" + ", ".join(f"{col!r}: v{i}" for i, (col, _, _) in enumerate(_COLS)) + "}")
+    return "def _typed(row):\n" + "".join(f"    {line}\n" for line in body)
+
+
+_ns: dict = {"_date": dt.date}
+exec(compile(_typed_source(), "<point:_typed>", "exec"), _ns)  # noqa: S102 - generated from the schema only
+_typed = _ns["_typed"]
+
+
 def normalise(row: dict) -> tuple[dict | None, list[str]]:
     """A claim-line dict with contract types, or the problems that keep it out (the batch validation's rules)."""
-    out, errors = {}, []
-    get = row.get
-    for col, want, required in _COLS:
-        v = get(col)
-        if v is None:
-            if required:
-                errors.append(f"{col}: missing required value")
-            out[col] = None
-        elif type(v) is want and (want is not str or (v and not v.isspace())):  # already typed: keep
-            out[col] = v
-        else:
-            out[col] = _convert(col, want, required, v, errors)
+    out, errors = _typed(row), []
+    if out is None:
+        out = {}
+        get = row.get
+        for col, want, required in _COLS:
+            v = get(col)
+            if v is None:
+                if required:
+                    errors.append(f"{col}: missing required value")
+                out[col] = None
+            elif type(v) is want and (want is not str or (v and not v.isspace())):  # already typed: keep
+                out[col] = v
+            else:
+                out[col] = _convert(col, want, required, v, errors)
     member = out["member_id"]
     if member is not None and not _valid_code(member):
         errors.append(f"member_id: bad national code: {national_code.why_invalid(member)}")
