@@ -140,6 +140,11 @@ def _convert(col: str, want: type, required: bool, v, errors: list[str]):
     return v
 
 
+# the keys of a line result in their order (the __ ones are popped by _decide)
+_LINE = dict.fromkeys([*schema.CLAIM_LINES, "allowed_quantity", "allowed_amount", "insurer_paid",
+                       "member_share_amount", "deductible_applied", "provider_deduction", "ruleset", "ruleset_digest",
+                       "__denied", "__pended", "__adjusted", "__member_liability", "supplementary_paid",
+                       "supplementary_ruleset", "member_pays", "decision", "primary_reason", "rules"])
 CACHE_ENTRIES = 65_536  # per cache of the point engine (oldest entry out first)
 
 
@@ -283,7 +288,7 @@ class PointEngine:
         self.dups: dict[tuple, list[tuple]] = {}
         self.committed: dict[str, list[tuple]] = {}  # claim_id → [(line_no, member, code, date)]
         self.loaded: set[str] = set()
-        self._ctx: dict[tuple, dict] = {}  # _base's looked-up part per (member, provider, insurers, date)
+        self._ctx: dict[tuple, tuple] = {}  # _checked_base's lookups per (member, provider, insurers, date)
         self._scopes: dict[tuple, Ruleset | None] = {}  # _select's answers per value of the scope reads
         if history is not None and history.height:
             self._load_history(history)
@@ -310,7 +315,7 @@ class PointEngine:
         for cid, lines in by_claim.items():
             facts = claim_facts(lines)
             for r in lines:
-                base = self._base(r, cached=False)
+                base = self._base(r)
                 counts = r.get("primary_reason") not in ENGINE_DENY_CODES
                 self._record_line(base, facts, counts, r)
             self.committed[cid] = [(r["line_no"], r["member_id"], r["service_code"], r["service_date"]) for r in lines]
@@ -346,27 +351,42 @@ class PointEngine:
                 bn.record(self.acc[rs.ref], ded, caps, (result.get("deductible_applied") or 0) if basic else 0,
                           result.get("insurer_paid" if basic else "supplementary_paid") or 0)
 
-    def _base(self, row: dict, cached: bool = True) -> dict:
-        """The line with member.*, provider.*, coverage.*, supplementary.* and its eligibility findings (``__elig``).
+    def _looked_up(self, row: dict) -> tuple[dict, list]:
+        """member.*, provider.*, coverage.*, supplementary.* of a line, and its eligibility findings."""
+        ctx = {}
+        ctx.update(self.members.get(row["member_id"], {}))
+        ctx.update(self.providers.get(row["provider_id"], {}))
+        e = self.elig.lookup(row["member_id"], row["insurer_id"], row.get("supplementary_insurer_id"),
+                             row["service_date"])
+        elig = e.pop("findings")
+        ctx.update(e)
+        return ctx, elig
 
-        The reference data never changes under a PointEngine, so for checked lines (``cached``) the looked-up part
-        is kept per (member, provider, insurers, date): a member's next claim skips the lookups."""
-        key = (row["member_id"], row["provider_id"], row["insurer_id"], row.get("supplementary_insurer_id"),
-               row["service_date"])
-        ctx = self._ctx.get(key) if cached else None
-        if ctx is None:
-            ctx = {}
-            ctx.update(self.members.get(key[0], {}))
-            ctx.update(self.providers.get(key[1], {}))
-            ctx.update(self.elig.lookup(key[0], key[2], key[3], key[4]))
-            ctx["__elig"] = ctx.pop("findings")
-            if cached:
-                _remember(self._ctx, key, ctx)
+    def _base(self, row: dict) -> dict:
+        """A stored line with what the reference data says of it (history: no eligibility findings needed)."""
         L = dict(row)
-        if not cached:
-            L.pop("findings", None)  # a stored row's own column of that name gives way, as the lookup's did
-        L.update(ctx)
+        L.pop("findings", None)  # a stored row's own column of that name gives way, as the lookup's did
+        L.update(self._looked_up(row)[0])
         return L
+
+    def _checked_base(self, row: dict) -> tuple[dict, list]:
+        """A normalised line with what the reference data says of it, and its eligibility findings.
+
+        The reference data never changes under a PointEngine, so the looked-up part is kept per (member, provider,
+        insurers, date) — a member's next claim skips the lookups — as a template that already holds the line's
+        columns (None) first: the line is a copy of it with the line's values written in, keys in the same order."""
+        key = (row["member_id"], row["provider_id"], row["insurer_id"], row["supplementary_insurer_id"],
+               row["service_date"])
+        hit = self._ctx.get(key)
+        if hit is None:
+            ctx, elig = self._looked_up(row)
+            template = dict.fromkeys(schema.CLAIM_LINES)
+            template.update(ctx)
+            hit = (template, elig)
+            _remember(self._ctx, key, hit)
+        L = hit[0].copy()
+        L.update(row)
+        return L, hit[1]
 
     # -- check ---------------------------------------------------------------------------------------------------
     def check(self, lines: list[dict]) -> Decision:
@@ -416,8 +436,7 @@ class PointEngine:
 
     def _stages(self, row: dict) -> tuple[dict, dict]:
         """Engine findings before the edits: submission, eligibility, overlap, duplicates."""
-        L = self._base(row)
-        elig = L.pop("__elig")
+        L, elig = self._checked_base(row)
         void = row["submission"] == "void"
         ovl = self.ovl.findings(row["member_id"], row["insurer_id"], row["service_date"])
         dups = () if void else self._duplicates(row)
@@ -499,13 +518,13 @@ class PointEngine:
 
     def _assemble(self, L, eng, rs, evaluated, money):
         billed = L["billed_amount"]
-        line = dict(eng["row"])  # the normalised line: the contract columns, in order
+        line = _LINE.copy()  # every key a line result gets, in order: filled in below, by _supplementary, _decide
+        line.update(eng["row"])
         f, pended = [], False
         if eng["findings"]:
             f = [self._finding(L, "engine", x["rule_id"], x["reason_code"], x["action"], 0, x["liability"],
                                x["__seq"], semantics.SEVERITY.get(x["action"], 0)) for x in eng["findings"]]
             pended = any(x["action"] == "pend" for x in eng["findings"])
-        rec = {"L": L, "ruleset": None}
         if rs is None and not eng["skip"]:
             f.append(self._finding(L, "engine", "NO_RULESET", "NO_RULESET", "deny", 0, "provider", 50, 3))
         if evaluated is None:
@@ -516,7 +535,7 @@ class PointEngine:
                         deductible_applied=0, provider_deduction=billed - member_liab, ruleset=None,
                         ruleset_digest=None, __denied=True, __pended=pended, __adjusted=False,
                         __member_liability=member_liab)
-            return line, f, {}, rec
+            return line, f, {}, {"L": L, "ruleset": None}
         P, out, rf = evaluated
         (ded, share, paid, excess), dkey, ckeys = money
         if rf:
@@ -529,15 +548,20 @@ class PointEngine:
                                            semantics.SEQ_CAPS + j, semantics.SEVERITY["cap"], rc))
         denied = out["__denied"]
         mred = out["__member_red"]
-        line.update(allowed_quantity=out["allowed_quantity"], allowed_amount=out["allowed_amount"],
-                    insurer_paid=0 if denied else paid, member_share_amount=0 if denied else share,
-                    deductible_applied=0 if denied else ded,
-                    provider_deduction=billed - out["allowed_amount"] - mred, ruleset=rs.ref,
-                    ruleset_digest=rs.digest, __denied=denied, __pended=out["__pended"] or pended,
-                    __adjusted=out["__adjusted"] or sum(excess) > 0,
-                    __member_liability=mred + (0 if denied else ded + share + sum(excess)))
-        rec.update(ruleset=rs.ref, P=P, ded=dkey, caps=ckeys)
-        return line, f, self._counters(rs, P, ckeys), rec
+        allowed = out["allowed_amount"]
+        line["allowed_quantity"] = out["allowed_quantity"]
+        line["allowed_amount"] = allowed
+        line["insurer_paid"] = 0 if denied else paid
+        line["member_share_amount"] = 0 if denied else share
+        line["deductible_applied"] = 0 if denied else ded
+        line["provider_deduction"] = billed - allowed - mred
+        line["ruleset"] = rs.ref
+        line["ruleset_digest"] = rs.digest
+        line["__denied"] = denied
+        line["__pended"] = out["__pended"] or pended
+        line["__adjusted"] = out["__adjusted"] or sum(excess) > 0
+        line["__member_liability"] = mred + (0 if denied else ded + share + sum(excess))
+        return line, f, self._counters(rs, P, ckeys), {"L": L, "ruleset": rs.ref, "P": P, "ded": dkey, "caps": ckeys}
 
     def _counters(self, rs, P, ckeys) -> dict:
         """What a clerk needs: aggregate values used by the rules, with the limit when the rule compares one."""
