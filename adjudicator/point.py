@@ -202,6 +202,7 @@ class _Benefits:
         self.groups = compile_function("benefit_groups", body, gen)[0]
         self.share_override = "member_share" in semantics.set_fields(rs.ir)
         self.cap_amount = [c.amount for c in b.caps]
+        self.ded_amount = [d.amount for d in b.deductible]
         self.small_constants = _small(self.cap_amount + [d.amount for d in b.deductible], _SMALL_AMOUNT)
 
     @staticmethod
@@ -212,18 +213,15 @@ class _Benefits:
     def run(self, rows: list[tuple], acc: _Accumulators) -> list[tuple]:
         """Kernel over a claim's lines (total order) with the state loaded from ``acc``; acc is not changed."""
         n, ncap = len(rows), len(self.b.caps)
-        ded_ids, cap_ids = {}, {}
-        ded_gid, ded_amount, cap_gid = [-1] * n, [0] * n, []
-        for i, (L, active, allowed, rate, ded, caps) in enumerate(rows):
-            if ded is not None:
-                ded_gid[i] = ded_ids.setdefault(ded, len(ded_ids))
-                ded_amount[i] = self.b.deductible[ded[0]].amount
-            cap_gid.append([-1 if c is None else cap_ids.setdefault(c, len(cap_ids)) for c in caps])
+        if not n:
+            return []
+        _, active, allowed, rate, deds, capss = (list(col) for col in zip(*rows))
+        ded_ids, cap_ids = {}, {}  # dense group ids in line order
+        ded_gid = [-1 if d is None else ded_ids.setdefault(d, len(ded_ids)) for d in deds]
+        ded_amount = [0 if d is None else self.ded_amount[d[0]] for d in deds]
+        cap_gid = [[-1 if c is None else cap_ids.setdefault(c, len(cap_ids)) for c in caps] for caps in capss]
         ded_used = [acc.ded.get(k, 0) for k in ded_ids] or [0]
         cap_used = [acc.cap.get(k, 0) for k in cap_ids] or [0]
-        allowed = [r[2] for r in rows]
-        active = [r[1] for r in rows]
-        rate = [r[3] for r in rows]
         if self.small_constants and _small(allowed + ded_used + cap_used, _SMALL_AMOUNT) and _small(rate, _SMALL_RATE):
             return accumulate_small(allowed, active, rate, ded_gid, ded_amount, ded_used, cap_gid, self.cap_amount,
                                     cap_used)
@@ -507,7 +505,8 @@ class PointEngine:
             rows = []
             for k in ks:
                 P, out, _ = outs[k]
-                P.update(allowed_amount=out["allowed_amount"], allowed_quantity=out["allowed_quantity"])
+                P["allowed_amount"] = out["allowed_amount"]
+                P["allowed_quantity"] = out["allowed_quantity"]
                 rate = out.get("member_share") if bn.share_override and out.get("member_share") is not None \
                     else bn.rate(P)
                 ded, caps = bn.groups(P)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from adjudicator.benefits.money import BP
 from adjudicator.benefits.money import share as round_share
 
 
@@ -90,10 +91,15 @@ def accumulate_small(allowed, active, rate_bp, ded_gid, ded_amount, ded_used, ca
         d = 0
         g = ded_gid[i]
         if g >= 0:
-            d = min(rem, max(ded_amount[i] - ded_used[g], 0))
+            room = ded_amount[i] - ded_used[g]
+            if room < 0:  # noqa: PLR1730 - the kernel's statements, without a call to min/max each
+                room = 0
+            d = rem if rem < room else room  # noqa: FURB136
             ded_used[g] += d
             rem -= d
-        s = min(_py_share(rem, rate_bp[i]), rem)
+        s = (rem * rate_bp[i] + _HALF) // _BP  # money.share
+        if s > rem:  # noqa: PLR1730
+            s = rem
         ins = rem - s
         excess = [0] * ncap
         gids = cap_gid[i]
@@ -101,7 +107,10 @@ def accumulate_small(allowed, active, rate_bp, ded_gid, ded_amount, ded_used, ca
             g = gids[c]
             if g < 0:
                 continue
-            pay = min(ins, max(cap_amount[c] - cap_used[g], 0))
+            room = cap_amount[c] - cap_used[g]
+            if room < 0:  # noqa: PLR1730
+                room = 0
+            pay = ins if ins < room else room  # noqa: FURB136
             excess[c] = ins - pay
             ins = pay
         for c in range(ncap):
@@ -112,7 +121,7 @@ def accumulate_small(allowed, active, rate_bp, ded_gid, ded_amount, ded_used, ca
     return out
 
 
-_py_share = round_share.py_func
+_BP, _HALF = BP, BP // 2
 
 
 def i64(a) -> np.ndarray:
