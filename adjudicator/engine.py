@@ -110,7 +110,8 @@ class Engine:
             input_errors = [{"line_no": e.sequence, "errors": [f"{e.path}: {e.message}"], "code": e.code}
                             for e in mapped.errors]
         else:
-            lines = list(claim)  # the point engine reads the caller's dicts and never changes them
+            # the point engine only reads the caller's dicts (no copy); other mappings become dicts
+            lines = [x if type(x) is dict else dict(x) for x in claim]
         if self.store is not None:
             point = self.point
             for m in {x.get("member_id") for x in lines}:
