@@ -145,7 +145,7 @@ _LINE = dict.fromkeys([*schema.CLAIM_LINES, "allowed_quantity", "allowed_amount"
                        "member_share_amount", "deductible_applied", "provider_deduction", "ruleset", "ruleset_digest",
                        "__denied", "__pended", "__adjusted", "__member_liability", "supplementary_paid",
                        "supplementary_ruleset", "member_pays", "decision", "primary_reason", "rules"])
-CACHE_ENTRIES = 65_536  # per cache of the point engine (oldest entry out first)
+CACHE_ENTRIES = 32_768  # per cache of the point engine, oldest entry out first (~2.5 kB a lookup template: ~80 MB)
 
 
 def _remember(cache: dict, key, value) -> None:
