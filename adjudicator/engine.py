@@ -102,18 +102,21 @@ class Engine:
 
         Nothing is recorded in the history: ``commit`` does that. With a store, the member's history is loaded on
         first sight and the check is written to the audit."""
-        from adjudicator import fhir
         input_errors = []
         if isinstance(claim, dict) and claim.get("resourceType") == "Claim":
+            from adjudicator import fhir
             mapped = fhir.claim_to_lines(claim)
             lines = mapped.lines
             input_errors = [{"line_no": e.sequence, "errors": [f"{e.path}: {e.message}"], "code": e.code}
                             for e in mapped.errors]
         else:
-            lines = [dict(x) for x in claim]
+            # the point engine only reads the caller's dicts (no copy); other mappings become dicts
+            lines = [x if type(x) is dict else dict(x) for x in claim]
         if self.store is not None:
-            for m in {x.get("member_id") for x in lines} - {None}:
-                self.point.load_member(m, self.store)
+            point = self.point
+            for m in {x.get("member_id") for x in lines}:
+                if m is not None and m not in point.loaded:
+                    point.load_member(m, self.store)
         decision = self.point.check(lines)
         decision.errors = input_errors + decision.errors
         if audit and self.store is not None and lines:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from adjudicator import codes as catalogue
 from adjudicator import dates, national_code, schema
-from adjudicator.benefits.accumulate import accumulate
+from adjudicator.benefits.accumulate import accumulate, accumulate_small
 from adjudicator.dedup.duplicates import REPEAT_MODIFIERS
 from adjudicator.eligibility.point import MemberIndex, OverlapIndex
 from adjudicator.errors import RulesetConflictError
@@ -62,55 +63,113 @@ _PY_TYPE = {col: (dt.date if typ == schema.pl.Date else int if col in INT_COLS e
                   if typ == schema.pl.List(schema.pl.String) else str) for col, typ in schema.CLAIM_LINES.items()}
 
 
+_COLS = tuple((col, _PY_TYPE[col], col in schema.CLAIM_LINES_REQUIRED) for col in schema.CLAIM_LINES)
+
+
+def _typed_source() -> str:
+    """Source of ``_typed(row)``: the contract columns of a line whose every value already has its contract type
+    (strings not blank, required values present), else None — one straight pass, no conversion."""
+    body, names = ["get = row.get"], {str: "str", int: "int", list: "list", dt.date: "_date"}
+    for i, (col, want, required) in enumerate(_COLS):
+        bad = f"type(v{i}) is not {names[want]}" + (f" or not v{i} or v{i}.isspace()" if want is str else "")
+        if not required:
+            bad = f"v{i} is not None and ({bad})"
+        body += [f"v{i} = get({col!r})", f"if {bad}:", "    return None"]
+    body.append("return {" + ", ".join(f"{col!r}: v{i}" for i, (col, _, _) in enumerate(_COLS)) + "}")
+    return "def _typed(row):\n" + "".join(f"    {line}\n" for line in body)
+
+
+_ns: dict = {"_date": dt.date}
+exec(compile(_typed_source(), "<point:_typed>", "exec"), _ns)  # noqa: S102 - generated from the schema only
+_typed = _ns["_typed"]
+
+
 def normalise(row: dict) -> tuple[dict | None, list[str]]:
     """A claim-line dict with contract types, or the problems that keep it out (the batch validation's rules)."""
-    out, errors = {}, []
-    for col, typ in schema.CLAIM_LINES.items():
-        v = row.get(col)
-        want = _PY_TYPE[col]
-        if v is not None and type(v) is want and (want is not str or v.strip()):  # already typed: keep
-            out[col] = v
-            continue
-        if isinstance(v, str) and v.strip() == "":
-            v = None
-        if v is None:
-            if col in schema.CLAIM_LINES_REQUIRED:
-                errors.append(f"{col}: missing required value")
-            out[col] = None
-            continue
-        try:
-            if typ == schema.pl.Date:
-                v = dates.parse_date(v)
-            elif col in INT_COLS:
-                if isinstance(v, bool) or isinstance(v, float) or (isinstance(v, str) and not v.strip().lstrip(
-                        "-").isdigit()):
-                    raise ValueError(f"{v!r} is not an integer")
-                v = int(v)
-                if col == "billed_amount" and v < 0:
-                    raise ValueError("negative money")
-            elif typ == schema.pl.List(schema.pl.String):
-                v = [str(x) for x in v] if isinstance(v, list | tuple) else str(v).split("|")
+    out, errors = _typed(row), []
+    if out is None:
+        out = {}
+        get = row.get
+        for col, want, required in _COLS:
+            v = get(col)
+            if v is None:
+                if required:
+                    errors.append(f"{col}: missing required value")
+                out[col] = None
+            elif type(v) is want and (want is not str or (v and not v.isspace())):  # already typed: keep
+                out[col] = v
             else:
-                v = str(v)
-        except (ValueError, TypeError) as e:
-            errors.append(f"{col}: {e}")
-            v = None
-        out[col] = v
-    if out.get("member_id") is not None and not _valid_code(out["member_id"]):
-        errors.append(f"member_id: bad national code: {national_code.why_invalid(out['member_id'])}")
-    if out.get("setting") is not None and out["setting"] not in schema.SETTINGS:
-        errors.append(f"setting: unknown setting {out['setting']!r}")
-    out["submission"] = out.get("submission") or "original"
-    if out["submission"] not in schema.SUBMISSIONS:
-        errors.append(f"submission: unknown submission {out['submission']!r}")
-    elif out["submission"] != "original" and out.get("replaces_claim_id") is None:
+                out[col] = _convert(col, want, required, v, errors)
+    member = out["member_id"]
+    if member is not None and not _valid_code(member):
+        errors.append(f"member_id: bad national code: {national_code.why_invalid(member)}")
+    setting = out["setting"]
+    if setting is not None and setting not in schema.SETTINGS:
+        errors.append(f"setting: unknown setting {setting!r}")
+    sub = out["submission"] = out["submission"] or "original"
+    if sub not in schema.SUBMISSIONS:
+        errors.append(f"submission: unknown submission {sub!r}")
+    elif sub != "original" and out["replaces_claim_id"] is None:
         errors.append("replaces_claim_id: required for a replacement or void")
     return (None, errors) if errors else (out, [])
+
+
+def _convert(col: str, want: type, required: bool, v, errors: list[str]):
+    """One value that is not already of its contract type: parsed, or None with the problem added to ``errors``."""
+    if isinstance(v, str) and v.strip() == "":
+        if required:
+            errors.append(f"{col}: missing required value")
+        return None
+    try:
+        if want is dt.date:
+            v = dates.parse_date(v)
+        elif want is int:
+            if isinstance(v, bool | float) or (isinstance(v, str) and not v.strip().lstrip(
+                    "-").isdigit()):
+                raise ValueError(f"{v!r} is not an integer")
+            v = int(v)
+            if col == "billed_amount" and v < 0:
+                raise ValueError("negative money")
+        elif want is list:
+            v = [str(x) for x in v] if isinstance(v, list | tuple) else str(v).split("|")
+        else:
+            v = str(v)
+    except (ValueError, TypeError) as e:
+        errors.append(f"{col}: {e}")
+        v = None
+    return v
+
+
+# the keys of a line result in their order (the __ ones are popped by _decide)
+_LINE = dict.fromkeys([*schema.CLAIM_LINES, "allowed_quantity", "allowed_amount", "insurer_paid",
+                       "member_share_amount", "deductible_applied", "provider_deduction", "ruleset", "ruleset_digest",
+                       "__denied", "__pended", "__adjusted", "__member_liability", "supplementary_paid",
+                       "supplementary_ruleset", "member_pays", "decision", "primary_reason", "rules"])
+CACHE_ENTRIES = 32_768  # per cache of the point engine, oldest entry out first (~2.5 kB a lookup template: ~80 MB)
+
+
+def _remember(cache: dict, key, value) -> None:
+    if len(cache) >= CACHE_ENTRIES:
+        del cache[next(iter(cache))]
+    cache[key] = value
 
 
 @functools.lru_cache(maxsize=65536)
 def _valid_code(code: str) -> bool:
     return national_code.is_valid(code)
+
+
+# the plain-Python benefits path runs when every amount is below 2**48 Rials and every rate below 2**14 bp (products
+# and sums stay inside int64, where the numba kernel gives the same integers); otherwise the kernel runs
+_SMALL_AMOUNT, _SMALL_RATE = 1 << 48, 1 << 14
+
+
+def _small(values: list, bound: int) -> bool:
+    """Every value a plain int with |value| < bound."""
+    return not values or ({*map(type, values)} == _INT and -bound < min(values) and max(values) < bound)
+
+
+_INT = {int}
 
 
 class _Accumulators:
@@ -133,44 +192,45 @@ class _Benefits:
             body += [f"if {gen.cond(row.when)}:", f"    return {gen.expr(row.rate)[0]}"]
         body.append("return 0")
         self.rate = compile_function("share_rate", body, gen)[0]
-        body = [line for i, d in enumerate(b.deductible) for line in (f"if {gen.cond(d.when)}:", f"    return {i}")]
-        body.append("return -1")
-        self.ded_row = compile_function("deductible_row", body, gen)[0]
-        self.cap_on = [compile_function(f"cap{j}", [f"return {gen.cond(c.where)}"], gen)[0]
-                       for j, c in enumerate(b.caps)]
+        # groups(L) → (deductible group or None, [cap group or None per cap]): the first deductible row whose `when`
+        # holds, keyed (row, its `per` values); each cap whose `where` holds, keyed (cap, its `per` values)
+        body = ["ded = None"]
+        for i, d in enumerate(b.deductible):
+            body += [f"{'el' if i else ''}if {gen.cond(d.when)}:", f"    ded = ({i}, {self._key_source(d.per)})"]
+        caps = [f"(({j}, {self._key_source(c.per)}) if {gen.cond(c.where)} else None)" for j, c in enumerate(b.caps)]
+        body.append(f"return ded, [{', '.join(caps)}]")
+        self.groups = compile_function("benefit_groups", body, gen)[0]
         self.share_override = "member_share" in semantics.set_fields(rs.ir)
+        self.cap_amount = [c.amount for c in b.caps]
+        self.ded_amount = [d.amount for d in b.deductible]
+        self.small_constants = _small(self.cap_amount + [d.amount for d in b.deductible], _SMALL_AMOUNT)
 
     @staticmethod
-    def key(L: dict, per) -> tuple:
-        return tuple(L.get(PSEUDO_KEYS.get(k, k)) for k in per)
+    def _key_source(per) -> str:
+        """Source of the tuple of a group's key values in L."""
+        return "(" + "".join(f"L.get({PSEUDO_KEYS.get(k, k)!r}), " for k in per) + ")"
 
-    def groups(self, L: dict) -> tuple[tuple | None, list[tuple | None]]:
-        r = self.ded_row(L)
-        ded = (r, self.key(L, self.b.deductible[r].per)) if r >= 0 else None
-        caps = [(j, self.key(L, c.per)) if on(L) else None for j, (c, on) in enumerate(zip(self.b.caps, self.cap_on))]
-        return ded, caps
-
-    def run(self, rows: list[dict], acc: _Accumulators) -> list[tuple]:
+    def run(self, rows: list[tuple], acc: _Accumulators) -> list[tuple]:
         """Kernel over a claim's lines (total order) with the state loaded from ``acc``; acc is not changed."""
         n, ncap = len(rows), len(self.b.caps)
-        ded_ids, cap_ids = {}, {}
-        ded_gid = np.full(n, -1, np.int64)
-        ded_amount = np.zeros(n, np.int64)
-        cap_gid = np.full((n, ncap), -1, np.int64)
-        for i, (L, active, allowed, rate, ded, caps) in enumerate(rows):
-            if ded is not None:
-                ded_gid[i] = ded_ids.setdefault(ded, len(ded_ids))
-                ded_amount[i] = self.b.deductible[ded[0]].amount
-            for j, c in enumerate(caps):
-                if c is not None:
-                    cap_gid[i, j] = cap_ids.setdefault(c, len(cap_ids))
-        ded_used = np.array([acc.ded.get(k, 0) for k in ded_ids] or [0], np.int64)
-        cap_used = np.array([acc.cap.get(k, 0) for k in cap_ids] or [0], np.int64)
+        if not n:
+            return []
+        _, active, allowed, rate, deds, capss = (list(col) for col in zip(*rows))
+        ded_ids, cap_ids = {}, {}  # dense group ids in line order
+        ded_gid = [-1 if d is None else ded_ids.setdefault(d, len(ded_ids)) for d in deds]
+        ded_amount = [0 if d is None else self.ded_amount[d[0]] for d in deds]
+        cap_gid = [[-1 if c is None else cap_ids.setdefault(c, len(cap_ids)) for c in caps] for caps in capss]
+        ded_used = [acc.ded.get(k, 0) for k in ded_ids] or [0]
+        cap_used = [acc.cap.get(k, 0) for k in cap_ids] or [0]
+        if self.small_constants and _small(allowed + ded_used + cap_used, _SMALL_AMOUNT) and _small(rate, _SMALL_RATE):
+            return accumulate_small(allowed, active, rate, ded_gid, ded_amount, ded_used, cap_gid, self.cap_amount,
+                                    cap_used)
         zeros = np.zeros(n, np.int64)
         d, s, paid, excess = accumulate(
-            np.array([r[2] for r in rows], np.int64), np.array([r[1] for r in rows], np.bool_),
-            np.zeros(n, np.bool_), zeros, zeros, np.array([r[3] for r in rows], np.int64), ded_gid, ded_amount,
-            ded_used, cap_gid, np.array([c.amount for c in self.b.caps], np.int64), cap_used)
+            np.array(allowed, np.int64), np.array(active, np.bool_), np.zeros(n, np.bool_), zeros, zeros,
+            np.array(rate, np.int64), np.array(ded_gid, np.int64), np.array(ded_amount, np.int64),
+            np.array(ded_used, np.int64), np.array(cap_gid, np.int64).reshape(n, ncap),
+            np.array(self.cap_amount, np.int64), np.array(cap_used, np.int64))
         return [(int(d[i]), int(s[i]), int(paid[i]), [int(x) for x in excess[i]]) for i in range(n)]
 
     def record(self, acc: _Accumulators, ded, caps, deductible: int, paid: int) -> None:
@@ -226,6 +286,8 @@ class PointEngine:
         self.dups: dict[tuple, list[tuple]] = {}
         self.committed: dict[str, list[tuple]] = {}  # claim_id → [(line_no, member, code, date)]
         self.loaded: set[str] = set()
+        self._ctx: dict[tuple, tuple] = {}  # _checked_base's lookups per (member, provider, insurers, date)
+        self._scopes: dict[tuple, Ruleset | None] = {}  # _select's answers per value of the scope reads
         if history is not None and history.height:
             self._load_history(history)
             self.loaded.update(history["member_id"].unique().to_list())
@@ -287,19 +349,42 @@ class PointEngine:
                 bn.record(self.acc[rs.ref], ded, caps, (result.get("deductible_applied") or 0) if basic else 0,
                           result.get("insurer_paid" if basic else "supplementary_paid") or 0)
 
-    def _base(self, row: dict, cache: dict | None = None) -> dict:
+    def _looked_up(self, row: dict) -> tuple[dict, list]:
+        """member.*, provider.*, coverage.*, supplementary.* of a line, and its eligibility findings."""
+        ctx = {}
+        ctx.update(self.members.get(row["member_id"], {}))
+        ctx.update(self.providers.get(row["provider_id"], {}))
+        e = self.elig.lookup(row["member_id"], row["insurer_id"], row.get("supplementary_insurer_id"),
+                             row["service_date"])
+        elig = e.pop("findings")
+        ctx.update(e)
+        return ctx, elig
+
+    def _base(self, row: dict) -> dict:
+        """A stored line with what the reference data says of it (history: no eligibility findings needed)."""
         L = dict(row)
-        L.update(self.members.get(row["member_id"], {}))
-        L.update(self.providers.get(row["provider_id"], {}))
-        key = (row["member_id"], row["insurer_id"], row.get("supplementary_insurer_id"), row["service_date"])
-        e = cache.get(key) if cache is not None else None
-        if e is None:  # the lines of one claim usually share member, insurers and date: look them up once
-            e = self.elig.lookup(*key)
-            if cache is not None:
-                cache[key] = e
-        L.update(e)
-        L["__elig"] = L.pop("findings")
+        L.pop("findings", None)  # a stored row's own column of that name gives way, as the lookup's did
+        L.update(self._looked_up(row)[0])
         return L
+
+    def _checked_base(self, row: dict) -> tuple[dict, list]:
+        """A normalised line with what the reference data says of it, and its eligibility findings.
+
+        The reference data never changes under a PointEngine, so the looked-up part is kept per (member, provider,
+        insurers, date) — a member's next claim skips the lookups — as a template that already holds the line's
+        columns (None) first: the line is a copy of it with the line's values written in, keys in the same order."""
+        key = (row["member_id"], row["provider_id"], row["insurer_id"], row["supplementary_insurer_id"],
+               row["service_date"])
+        hit = self._ctx.get(key)
+        if hit is None:
+            ctx, elig = self._looked_up(row)
+            template = dict.fromkeys(schema.CLAIM_LINES)
+            template.update(ctx)
+            hit = (template, elig)
+            _remember(self._ctx, key, hit)
+        L = hit[0].copy()
+        L.update(row)
+        return L, hit[1]
 
     # -- check ---------------------------------------------------------------------------------------------------
     def check(self, lines: list[dict]) -> Decision:
@@ -315,20 +400,18 @@ class PointEngine:
             return Decision(claim_id, [], [], [], errors)
         good.sort(key=lambda r: (r["service_date"], r["claim_id"], r["line_no"]))
         facts = claim_facts(good)
-        cache: dict = {}
-        staged = [self._stages(row, cache) for row in good]
-        chosen: dict = {}
-        picked = [self._select(L, chosen) for L, _ in staged]
+        staged = [self._stages(row) for row in good]
+        picked = [self._select(L) for L, _ in staged]
         results, findings, counters, commit = [], [], [], []
         # rules: each ruleset sees this claim's counted lines besides the history (rolled back afterwards)
         used = {rs.ref: rs for rs in picked if rs is not None}
         outs: dict[int, tuple] = {}
         for ref, rs in used.items():
             idx = self.index[ref]
-            prepared = [rs.python.prepare(L, facts) for L, _ in staged]
-            own = tuple(idx.entries(P) for (L, eng), P in zip(staged, prepared) if not eng["skip"])
-            for k, ((L, eng), P) in enumerate(zip(staged, prepared)):
-                if picked[k] is rs and not eng["skip"]:
+            prepared = [None if eng["skip"] else rs.python.prepare(L, facts) for L, eng in staged]
+            own = tuple(idx.entries(P) for P in prepared if P is not None)
+            for k, P in enumerate(prepared):
+                if picked[k] is rs and P is not None:
                     idx.fill(P, own)
                     out, f = rs.python.evaluate(P)
                     outs[k] = (P, out, f)
@@ -340,30 +423,38 @@ class PointEngine:
             counters.append(ctr)
             commit.append(rec)
         self._supplementary(results, findings, staged, facts, commit)
-        for line, (L, eng) in zip(results, staged):
-            self._decide(line, [f for f in findings if f["line_no"] == line["line_no"]])
+        by_line: dict[int, list[dict]] = {}
+        for f in findings:
+            by_line.setdefault(f["line_no"], []).append(f)
+        for line in results:
+            self._decide(line, by_line.get(line["line_no"], []))
         findings.sort(key=lambda f: (f["line_no"], f["__seq"]))
         results.sort(key=lambda r: r["line_no"])
         return Decision(claim_id, results, findings, counters, errors, commit)
 
-    def _stages(self, row: dict, cache: dict | None = None) -> tuple[dict, dict]:
+    def _stages(self, row: dict) -> tuple[dict, dict]:
         """Engine findings before the edits: submission, eligibility, overlap, duplicates."""
-        L = self._base(row, cache)
-        f = [("ELIG",) + tuple(x) for x in L.pop("__elig")]
-        if row["submission"] == "void":
+        L, elig = self._checked_base(row)
+        void = row["submission"] == "void"
+        ovl = self.ovl.findings(row["member_id"], row["insurer_id"], row["service_date"])
+        dups = () if void else self._duplicates(row)
+        if not (elig or void or ovl or dups):
+            return L, {"findings": [], "skip": False, "row": row}
+        f = [("ELIG",) + tuple(x) for x in elig]
+        if void:
             f.append(("DUP", "DUP.VOID", "VOIDED", "deny", "provider"))
-        f += [("OVL",) + tuple(x) for x in self.ovl.findings(row["member_id"], row["insurer_id"],
-                                                            row["service_date"])]
-        if row["submission"] != "void":
-            f += [("DUP",) + x for x in self._duplicates(row)]
+        f += [("OVL",) + tuple(x) for x in ovl]
+        f += [("DUP",) + x for x in dups]
         eng = [{"rule_id": r, "reason_code": c, "action": a, "liability": li, "__seq": STAGE_SEQ[s]}
                for s, r, c, a, li in f]
         skip = any(x["action"] == "deny" for x in eng)
-        return L, {"findings": eng, "skip": skip}
+        return L, {"findings": eng, "skip": skip, "row": row}
 
     def _duplicates(self, row: dict) -> list[tuple]:
-        earlier = [e for e in self.dups.get((row["member_id"], row["service_code"], row["service_date"]), ())
-                   if e[0] != row["claim_id"] and e[0] not in self._superseded_by(row)]
+        same = self.dups.get((row["member_id"], row["service_code"], row["service_date"]))
+        if not same:
+            return []  # the usual case: no earlier line of this member, code and day
+        earlier = [e for e in same if e[0] != row["claim_id"] and e[0] not in self._superseded_by(row)]
         if not earlier:
             return []
         mod = row.get("modifier") or ""
@@ -385,17 +476,18 @@ class PointEngine:
     def _superseded_by(row: dict) -> tuple:
         return (row["replaces_claim_id"],) if row["submission"] != "original" and row.get("replaces_claim_id") else ()
 
-    def _select(self, L: dict, chosen: dict | None = None) -> Ruleset | None:
-        """The basic ruleset of a line; lines of a claim that agree on every value a scope reads share the answer."""
+    def _select(self, L: dict) -> Ruleset | None:
+        """The basic ruleset of a line; lines that agree on every value a scope reads share the answer (kept)."""
         key = (L["service_date"], *map(L.get, self.scope_reads))
-        if chosen is not None and key in chosen:
-            return chosen[key]
+        try:
+            return self._scopes[key]
+        except KeyError:
+            pass
         hits = [rs for rs in self.basic if self._in_scope(rs, L)]
         if len(hits) > 1:
             raise RulesetConflictError(f"rulesets {' and '.join(r.ref for r in hits)} both match claim/line "
                                        f"{L['claim_id']}/{L['line_no']}")
-        if chosen is not None:
-            chosen[key] = hits[0] if hits else None
+        _remember(self._scopes, key, hits[0] if hits else None)
         return hits[0] if hits else None
 
     def _in_scope(self, rs: Ruleset, L: dict) -> bool:
@@ -413,7 +505,8 @@ class PointEngine:
             rows = []
             for k in ks:
                 P, out, _ = outs[k]
-                P.update(allowed_amount=out["allowed_amount"], allowed_quantity=out["allowed_quantity"])
+                P["allowed_amount"] = out["allowed_amount"]
+                P["allowed_quantity"] = out["allowed_quantity"]
                 rate = out.get("member_share") if bn.share_override and out.get("member_share") is not None \
                     else bn.rate(P)
                 ded, caps = bn.groups(P)
@@ -424,11 +517,13 @@ class PointEngine:
 
     def _assemble(self, L, eng, rs, evaluated, money):
         billed = L["billed_amount"]
-        f = [self._finding(L, "engine", x["rule_id"], x["reason_code"], x["action"], 0, x["liability"], x["__seq"],
-                           semantics.SEVERITY.get(x["action"], 0)) for x in eng["findings"]]
-        line = {c: L.get(c) for c in schema.CLAIM_LINES}
-        pended = any(x["action"] == "pend" for x in eng["findings"])
-        rec = {"L": L, "ruleset": None}
+        line = _LINE.copy()  # every key a line result gets, in order: filled in below, by _supplementary, _decide
+        line.update(eng["row"])
+        f, pended = [], False
+        if eng["findings"]:
+            f = [self._finding(L, "engine", x["rule_id"], x["reason_code"], x["action"], 0, x["liability"],
+                               x["__seq"], semantics.SEVERITY.get(x["action"], 0)) for x in eng["findings"]]
+            pended = any(x["action"] == "pend" for x in eng["findings"])
         if rs is None and not eng["skip"]:
             f.append(self._finding(L, "engine", "NO_RULESET", "NO_RULESET", "deny", 0, "provider", 50, 3))
         if evaluated is None:
@@ -439,28 +534,35 @@ class PointEngine:
                         deductible_applied=0, provider_deduction=billed - member_liab, ruleset=None,
                         ruleset_digest=None, __denied=True, __pended=pended, __adjusted=False,
                         __member_liability=member_liab)
-            return line, f, {}, rec
+            return line, f, {}, {"L": L, "ruleset": None}
         P, out, rf = evaluated
         (ded, share, paid, excess), dkey, ckeys = money
-        f += [dict(x, claim_id=L["claim_id"]) for x in rf]
-        for j, cap in enumerate(rs.ir.benefits.caps):
-            if excess[j] > 0:
-                rc = rs.python.codes.get(cap.reason)
-                f.append(self._finding(L, rs.id, cap.id, cap.reason, "cap", excess[j], "member",
-                                       semantics.SEQ_CAPS + j, semantics.SEVERITY["cap"], rc))
+        if rf:
+            f += [dict(x, claim_id=L["claim_id"]) for x in rf]
+        if any(excess):
+            for j, cap in enumerate(rs.ir.benefits.caps):
+                if excess[j] > 0:
+                    rc = rs.python.codes.get(cap.reason)
+                    f.append(self._finding(L, rs.id, cap.id, cap.reason, "cap", excess[j], "member",
+                                           semantics.SEQ_CAPS + j, semantics.SEVERITY["cap"], rc))
         denied = out["__denied"]
         mred = out["__member_red"]
-        line.update(allowed_quantity=out["allowed_quantity"], allowed_amount=out["allowed_amount"],
-                    insurer_paid=0 if denied else paid, member_share_amount=0 if denied else share,
-                    deductible_applied=0 if denied else ded,
-                    provider_deduction=billed - out["allowed_amount"] - mred, ruleset=rs.ref,
-                    ruleset_digest=rs.digest, __denied=denied, __pended=out["__pended"] or pended,
-                    __adjusted=out["__adjusted"] or sum(excess) > 0,
-                    __member_liability=mred + (0 if denied else ded + share + sum(excess)))
-        rec.update(ruleset=rs.ref, P=P, ded=dkey, caps=ckeys)
-        return line, f, self._counters(rs, P, out, excess), rec
+        allowed = out["allowed_amount"]
+        line["allowed_quantity"] = out["allowed_quantity"]
+        line["allowed_amount"] = allowed
+        line["insurer_paid"] = 0 if denied else paid
+        line["member_share_amount"] = 0 if denied else share
+        line["deductible_applied"] = 0 if denied else ded
+        line["provider_deduction"] = billed - allowed - mred
+        line["ruleset"] = rs.ref
+        line["ruleset_digest"] = rs.digest
+        line["__denied"] = denied
+        line["__pended"] = out["__pended"] or pended
+        line["__adjusted"] = out["__adjusted"] or sum(excess) > 0
+        line["__member_liability"] = mred + (0 if denied else ded + share + sum(excess))
+        return line, f, self._counters(rs, P, ckeys), {"L": L, "ruleset": rs.ref, "P": P, "ded": dkey, "caps": ckeys}
 
-    def _counters(self, rs, P, out, excess) -> dict:
+    def _counters(self, rs, P, ckeys) -> dict:
         """What a clerk needs: aggregate values used by the rules, with the limit when the rule compares one."""
         used = {}
         for rule_id, column, limit in self.limits[rs.ref]:
@@ -468,17 +570,17 @@ class PointEngine:
             used[rule_id] = {"used": prior + 1, "limit": limit, "remaining": max(limit - prior - 1, 0)}
         caps = {}
         acc = self.acc[rs.ref]
-        bn = self.benefits[rs.ref]
-        _, ckeys = bn.groups(P)
         for j, cap in enumerate(rs.ir.benefits.caps):
             if ckeys[j] is not None:
                 caps[cap.id] = max(cap.amount - acc.cap.get(ckeys[j], 0), 0)
         return {"line_no": P["line_no"], "limits": used, "cap_remaining_before": caps}
 
     def _supplementary(self, results, findings, staged, facts, commit) -> None:
-        for line, (L, _), rec in zip(results, staged, commit):
+        for line in results:
             line["supplementary_paid"] = 0
             line["supplementary_ruleset"] = None
+        if not any(L.get("supplementary.valid") for L, _ in staged):
+            return  # no line has a valid supplementary cover
         for rs in self.supp:
             rows, ks = [], []
             for k, (line, (L, _)) in enumerate(zip(results, staged)):
@@ -517,7 +619,6 @@ class PointEngine:
 
     @staticmethod
     def _finding(L, ruleset, rule_id, reason, action, effect, liability, seq, sev, rc=None) -> dict:
-        from adjudicator import codes as catalogue
         rc = rc or catalogue.CATALOGUE.get(reason)
         return {"claim_id": L["claim_id"], "line_no": L["line_no"], "ruleset": ruleset, "rule_id": rule_id,
                 "reason_code": reason, "action": action, "amount_effect": effect, "liability": liability,
@@ -529,6 +630,10 @@ class PointEngine:
         line["member_pays"] = line.pop("__member_liability") - line["supplementary_paid"]
         denied, pended, adjusted = line.pop("__denied"), line.pop("__pended"), line.pop("__adjusted")
         line["decision"] = "denied" if denied else "pended" if pended else "adjusted" if adjusted else "approved"
+        if not findings:
+            line["primary_reason"] = None
+            line["rules"] = []
+            return
         ranked = sorted((f for f in findings if f["__sev"] > 0), key=lambda f: (-f["__sev"], f["__seq"]))
         line["primary_reason"] = None if line["decision"] == "approved" or not ranked else ranked[0]["reason_code"]
         line["rules"] = [f"{f['ruleset']}:{f['rule_id']}" for f in sorted(findings, key=lambda f: f["__seq"])]

@@ -121,3 +121,19 @@ def test_point_equals_batch_on_random_claims(shared_engine, frame):
     assert batch.lines.select("claim_id", "line_no", *COMPARED).rows() == \
         point_lines.select("claim_id", "line_no", *COMPARED).rows()
     assert canon_findings(batch.findings) == canon_findings(point_findings)
+
+
+def test_bounded_caches_give_the_same_answers(population_engine, monkeypatch):
+    """The point engine keeps lookups and ruleset choices between checks; evicting them changes no answer."""
+    from adjudicator import point
+
+    claims = [[line("e1", 1, M1, "901910", 1, 1_182_500)],
+              [line("e2", 1, M2, "803020", 1, 300_000, supplementary_insurer_id="DANA")]]
+    fresh = [population_engine().check(c) for c in claims]
+    monkeypatch.setattr(point, "CACHE_ENTRIES", 1)
+    eng = population_engine()
+    for _ in range(2):
+        for claim, want in zip(claims, fresh):
+            got = eng.check(claim)
+            assert (got.lines, got.findings, got.counters) == (want.lines, want.findings, want.counters)
+    assert len(eng.point._ctx) == 1 and len(eng.point._scopes) == 1

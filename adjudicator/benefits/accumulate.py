@@ -16,6 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from adjudicator.benefits.money import BP
 from adjudicator.benefits.money import share as round_share
 
 
@@ -72,6 +73,55 @@ def accumulate(allowed, active, fixed, fixed_ded, fixed_paid, rate_bp, ded_gid, 
                 cap_used[g] += ins
         paid[i] = ins
     return ded, share, paid, excess
+
+
+def accumulate_small(allowed, active, rate_bp, ded_gid, ded_amount, ded_used, cap_gid, cap_amount, cap_used):
+    """``accumulate`` in plain Python on lists, for a claim's few lines at the point of service (calling the compiled
+    kernel costs more than running this on 5 lines). No ``fixed`` rows (the state comes in ``*_used``, which it
+    mutates). The same arithmetic step for step; the caller keeps every value well inside int64, where the kernel
+    cannot overflow, so the two give the same integers (``tests/test_benefits_small.py`` holds them to it).
+    Returns per line (deductible, member_share, insurer_paid, [cap excess per cap])."""
+    ncap = len(cap_amount)
+    out = []
+    for i in range(len(allowed)):
+        if not active[i]:
+            out.append((0, 0, 0, [0] * ncap))
+            continue
+        rem = allowed[i]
+        d = 0
+        g = ded_gid[i]
+        if g >= 0:
+            room = ded_amount[i] - ded_used[g]
+            if room < 0:  # noqa: PLR1730 - the kernel's statements, without a call to min/max each
+                room = 0
+            d = rem if rem < room else room  # noqa: FURB136
+            ded_used[g] += d
+            rem -= d
+        s = (rem * rate_bp[i] + _HALF) // _BP  # money.share
+        if s > rem:  # noqa: PLR1730
+            s = rem
+        ins = rem - s
+        excess = [0] * ncap
+        gids = cap_gid[i]
+        for c in range(ncap):
+            g = gids[c]
+            if g < 0:
+                continue
+            room = cap_amount[c] - cap_used[g]
+            if room < 0:  # noqa: PLR1730
+                room = 0
+            pay = ins if ins < room else room  # noqa: FURB136
+            excess[c] = ins - pay
+            ins = pay
+        for c in range(ncap):
+            g = gids[c]
+            if g >= 0:
+                cap_used[g] += ins
+        out.append((d, s, ins, excess))
+    return out
+
+
+_BP, _HALF = BP, BP // 2
 
 
 def i64(a) -> np.ndarray:
