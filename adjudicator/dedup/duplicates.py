@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-from adjudicator.chunks import chunks
+from adjudicator.chunks import each_chunk
 from adjudicator.prefetch import prefetch
 
 __all__ = ["REPEAT_MODIFIERS", "apply_submissions", "duplicate_findings"]
@@ -151,8 +151,11 @@ def _key_hash(df: pl.DataFrame) -> np.ndarray:
     key = (pl.col("member_id").cast(pl.String).hash(11) ^ pl.col("service_code").cast(pl.String).hash(23)
            ^ pl.col("service_date").cast(pl.Date).hash(37))
     out = np.empty(df.height, np.uint64)
-    for off, n in chunks(df.height):
+
+    def part(off: int, n: int) -> None:
         out[off:off + n] = df.slice(off, n).select(key).to_series().to_numpy()
+
+    each_chunk(df.height, part)
     return out
 
 

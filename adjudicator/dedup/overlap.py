@@ -26,7 +26,7 @@ import yaml
 from numba import njit
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adjudicator.chunks import chunks
+from adjudicator.chunks import each_chunk
 from adjudicator.errors import Diagnostic, RulesetError
 from adjudicator.prefetch import prefetch
 
@@ -362,7 +362,7 @@ def _set_bits(h, shift, bits):
         bits[x >> np.uint64(6)] |= np.uint64(1) << (x & np.uint64(63))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bit_rows(h, shift, bits):
     """The rows whose hash's bit is set."""
     n = h.shape[0]
@@ -391,7 +391,7 @@ def overlap_findings(lines: pl.DataFrame, report: OverlapReport) -> pl.DataFrame
     # candidates: lines whose (member, insurer) hash is a side's (a hash collision only adds a candidate; the join
     # below is exact) — hashing is far cheaper than matching millions of member-id strings
     rows = pl.Series("_row", np.concatenate([
-        _bit_rows(_pair_hash(lines.slice(off, n)), shift, bits) + off for off, n in chunks(lines.height)]))
+        *each_chunk(lines.height, lambda off, n: _bit_rows(_pair_hash(lines.slice(off, n)), shift, bits) + off)]))
     cand = (lines.select("claim_id", pl.col("line_no").cast(pl.Int64), "member_id", "insurer_id", "service_date")
             [rows].with_columns(rows))
     hits = (cand.join(sides, on=["member_id", "insurer_id"], how="inner")

@@ -27,12 +27,13 @@ batches (the coverage registry changes far less often than claims arrive).
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from adjudicator.chunks import chunks
+from adjudicator.chunks import THREADS, each_chunk
 from adjudicator.dedup.supplementary import SUPP_REASONS, SUPP_RULE
 from adjudicator.eligibility import kernels as K
 from adjudicator.eligibility.index import DATE_NONE, CoverageIndex, build_index, date_days, encode
@@ -94,12 +95,15 @@ def evaluate(lines: pl.DataFrame, index: CoverageIndex) -> tuple[np.ndarray, np.
     n = lines.height
     keys, lins, lsup = np.empty(n, np.int64), np.empty(n, np.int32), np.full(n, -2, np.int32)
     has_sup = "supplementary_insurer_id" in lines.columns
-    for off, k in chunks(n):  # the kernel's inputs a chunk at a time (``adjudicator.chunks``)
+
+    def codes(off: int, k: int) -> None:  # the kernel's inputs a chunk at a time (``adjudicator.chunks``)
         part = lines.slice(off, k)
         keys[off:off + k] = index.member_keys(part["member_id"])
         lins[off:off + k] = encode(part["insurer_id"], index.insurers)
         if has_sup:
             lsup[off:off + k] = encode(part["supplementary_insurer_id"], index.insurers, missing=-1, null=-2)
+
+    each_chunk(n, codes)
     mid = K.probe(keys, index.tkeys, index.tvals)
     ldate = date_days(lines["service_date"], -(2**31))
     return K.evaluate(mid, lins, lsup, ldate, index.meminfo, index.spans, index.classes)
@@ -168,9 +172,14 @@ def eligibility(
     index = coverage if isinstance(coverage, CoverageIndex) else build_index(coverage, members)
     elig, supp, cov_out, sup_out = evaluate(lines, index)
     valid = pl.Series("supplementary.valid", np.ma.masked_array(supp == K.SUPP_VALID, mask=supp == K.SUPP_NONE))
-    cols = [*_decode(index, cov_out, supplementary=False), *_decode(index, sup_out, supplementary=True), valid]
-    out = lines.with_columns(cols)
-    return out, _findings(lines, elig, supp)
+    # the output columns are gathers into fresh memory (polars releases the GIL): the basic cover's, the
+    # supplementary cover's and the findings side by side
+    with ThreadPoolExecutor(THREADS) as ex:
+        basic = ex.submit(_decode, index, cov_out, supplementary=False)
+        extra = ex.submit(_decode, index, sup_out, supplementary=True)
+        findings = ex.submit(_findings, lines, elig, supp)
+        out = lines.with_columns([*basic.result(), *extra.result(), valid])
+        return out, findings.result()
 
 
 def strings(frame: pl.DataFrame) -> pl.DataFrame:
