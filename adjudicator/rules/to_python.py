@@ -19,7 +19,7 @@ from adjudicator import dates, schema
 from adjudicator.benefits.money import scale
 from adjudicator.rules import ir, semantics, window
 from adjudicator.rules.check import PSEUDO_KEYS, parse_duration
-from adjudicator.rules.functions import CATALOGUE
+from adjudicator.rules.functions import CATALOGUE, _py_age_at
 from adjudicator.rules.parse import Loaded
 from adjudicator.rules.tables import FOUND, Lookup, PairLookup
 
@@ -155,21 +155,25 @@ class Gen:
             return self.read(f"__pair.{e.table}", False), False
         raise TypeError(f"no Python translation for {type(e).__name__}")
 
+    def bind(self, parts: list[tuple[str, bool]], test: str) -> tuple[list[str], list[str]]:
+        """(names, tests): each nullable operand bound once (a temporary, unless it is already a local) and tested
+        with ``test`` (``is None`` / ``is not None``); non-null operands are used as they are."""
+        names, tests = [], []
+        for src, null in parts:
+            if null and not src.isidentifier():
+                t = self.tmp()
+                tests.append(f"({t} := {src}) {test}")
+                src = t
+            elif null:
+                tests.append(f"{src} {test}")
+            names.append(src)
+        return names, tests
+
     def guard(self, parts: list[tuple[str, bool]], body) -> tuple[str, bool]:
         """Null in, null out: bind nullable operands to temporaries and test them once."""
         if not any(n for _, n in parts):
             return body([p for p, _ in parts]), False
-        names, tests = [], []
-        for src, null in parts:
-            if null and src.isidentifier():  # a hoisted local: test it directly
-                tests.append(f"{src} is None")
-                names.append(src)
-            elif null:
-                t = self.tmp()
-                tests.append(f"({t} := {src}) is None")
-                names.append(t)
-            else:
-                names.append(src)
+        names, tests = self.bind(parts, "is None")
         return f"(None if {' or '.join(tests)} else {body(names)})", True
 
     def cond(self, e) -> str:
@@ -185,15 +189,7 @@ class Gen:
         if isinstance(e, ir.Not):
             return self.truth(e.arg, not want)
         if isinstance(e, ir.Compare):
-            tests, names = [], []
-            for src, null in (self.expr(e.left), self.expr(e.right)):
-                if null and src.isidentifier():
-                    tests.append(f"{src} is not None")
-                elif null:
-                    t = self.tmp()
-                    tests.append(f"({t} := {src}) is not None")
-                    src = t
-                names.append(src)
+            names, tests = self.bind([self.expr(e.left), self.expr(e.right)], "is not None")
             cmp = f"({names[0]} {e.op} {names[1]})"
             return "(" + " and ".join([*tests, cmp if want else f"not {cmp}"]) + ")"
         src, null = self.expr(e)
@@ -367,13 +363,13 @@ class PythonRuleset:
         self.loaded = loaded
         self.rs = rs = loaded.ruleset
         self.codes = {c.code: c for c in rs.codes}
-        self.lookups = [t for t in rs.tables if not t.pair]
+        self.keyed = [t for t in rs.tables if not t.pair]  # keyed (not pair) tables
         # the table columns some expression reads (with their prefixed names): only those are copied into a line
         reads = {n.column for _, e in semantics.rule_exprs(rs) for n in semantics.walk(e) if isinstance(n, ir.Name)}
         reads |= {k for a in semantics.aggregates(rs) for k in a.per}  # table columns may key an aggregate
         self.read_cols = [[(c, f"{t.name}.{c}") for c, _ in t.columns if f"{t.name}.{c}" in reads]
-                          for t in self.lookups]
-        self.key_cols = [tuple(col for _, col in t.key) for t in self.lookups]
+                          for t in self.keyed]
+        self.key_cols = [tuple(col for _, col in t.key) for t in self.keyed]
         self.needs_age = "member.age" in reads or any(
             isinstance(n, ir.Call) and n.fn == "age_at" for _, e in semantics.rule_exprs(rs) for n in semantics.walk(e))
         self.pair_lookups = {t.name: PairLookup(t, loaded.tables[t.name]) for t in rs.tables if t.pair}
@@ -411,11 +407,11 @@ class PythonRuleset:
         for i, r in enumerate(self.rs.rules):
             body.append(f"# {r.id}")
             c = gen.cond(r.when)
-            red = ["    mred += e"] if r.liability == "member" else []
+            member = r.liability == "member"
             if r.action in ("deny", "pend", "flag"):
                 body.append(f"if {c}:")
                 if r.action == "deny":
-                    body += [f"    hits.append(({i}, aa, False))", *(["    e = aa"] if red else []), *red,
+                    body += [f"    hits.append(({i}, aa, False))", *(["    mred += aa"] if member else []),
                              "    aa = 0", "    aq = 0", "    denied = True"]
                 else:
                     body.append(f"    hits.append(({i}, 0, False))")
@@ -433,7 +429,8 @@ class PythonRuleset:
                 else:
                     body += ["            e = aa - v", f"            hits.append(({i}, e, False))",
                              "            aa = v", "            adjusted = True"]
-                body += ["    " * 2 + x for x in red]
+                if member:
+                    body.append("            mred += e")
             else:
                 body.append(f"if {c}:")
                 for fld, e in r.sets:
@@ -451,11 +448,10 @@ class PythonRuleset:
         built here once; a shared all-null dict for a miss)."""
         body = ["L = dict(row)", "L.update(facts)", "day = L['service_date']"]
         if self.needs_age:
-            body += ["if 'member.age' not in L:", "    _b = L.get('member.birth_date')",
-                     "    L['member.age'] = None if _b is None else "
-                     "day.year - _b.year - ((day.month, day.day) < (_b.month, _b.day))"]
+            body += ["if 'member.age' not in L:",
+                     f"    L['member.age'] = {gen.const(_py_age_at)}(L.get('member.birth_date'), day)"]
         body.append(f"L['__benefit_year'] = {gen.const(_jalali_year)}(day)")
-        for t, cols, key_cols in zip(self.lookups, self.read_cols, self.key_cols):
+        for t, cols, key_cols in zip(self.keyed, self.read_cols, self.key_cols):
             view = Lookup(t, self.loaded.tables[t.name], cols)
             if len(key_cols) == 1:
                 body.append(f"_k = L.get({key_cols[0]!r})")
