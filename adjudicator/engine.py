@@ -113,10 +113,8 @@ class Engine:
             # the point engine only reads the caller's dicts (no copy); other mappings become dicts
             lines = [x if type(x) is dict else dict(x) for x in claim]
         if self.store is not None:
-            point = self.point
-            for m in {x.get("member_id") for x in lines}:
-                if m is not None and m not in point.loaded:
-                    point.load_member(m, self.store)
+            for m in {x.get("member_id") for x in lines} - {None}:
+                self.point.load_member(m, self.store)  # (a no-op for a member already loaded)
         decision = self.point.check(lines)
         decision.errors = input_errors + decision.errors
         if audit and self.store is not None and lines:

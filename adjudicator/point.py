@@ -203,7 +203,7 @@ class _Benefits:
         self.share_override = "member_share" in semantics.set_fields(rs.ir)
         self.cap_amount = [c.amount for c in b.caps]
         self.ded_amount = [d.amount for d in b.deductible]
-        self.small_constants = _small(self.cap_amount + [d.amount for d in b.deductible], _SMALL_AMOUNT)
+        self.small_constants = _small(self.cap_amount + self.ded_amount, _SMALL_AMOUNT)
 
     @staticmethod
     def _key_source(per) -> str:

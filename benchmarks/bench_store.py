@@ -117,7 +117,7 @@ def test_write(benchmark, data, backend, tmp_path_factory, request):
     phases: dict[str, float] = {}
     patched = {(linetext, "encode"): "encode lines", (blocks, "cut"): "encode findings/claims",
                (bulk, "insert_rows"): "write blocks",
-               (bulk, "insert_frame"): "write directory", (Store, "_moved_lines"): "moved lines"}
+               (bulk, "insert_frame"): "write directory + moved", (Store, "_moved_lines"): "moved lines"}
     originals = {target: getattr(*target) for target in patched}
 
     def timed(target, name):

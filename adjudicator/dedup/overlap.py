@@ -351,8 +351,7 @@ FINDING_SCHEMA = {"claim_id": pl.String, "line_no": pl.Int64, "rule_id": pl.Stri
 
 def _pair_hash(frame: pl.DataFrame) -> np.ndarray:
     """A 64-bit hash of each row's (member_id, insurer_id)."""
-    arr = frame.select(pl.col("member_id", "insurer_id").cast(pl.String)).hash_rows(41).to_numpy()
-    return arr if arr.flags.writeable else arr.copy()
+    return frame.select(pl.col("member_id", "insurer_id").cast(pl.String)).hash_rows(41).to_numpy()
 
 
 @njit(cache=True)
@@ -390,8 +389,8 @@ def overlap_findings(lines: pl.DataFrame, report: OverlapReport) -> pl.DataFrame
     sides, bits, shift = report.sides
     # candidates: lines whose (member, insurer) hash is a side's (a hash collision only adds a candidate; the join
     # below is exact) — hashing is far cheaper than matching millions of member-id strings
-    rows = pl.Series("_row", np.concatenate([
-        *each_chunk(lines.height, lambda off, n: _bit_rows(_pair_hash(lines.slice(off, n)), shift, bits) + off)]))
+    rows = pl.Series("_row", np.concatenate(
+        each_chunk(lines.height, lambda off, n: _bit_rows(_pair_hash(lines.slice(off, n)), shift, bits) + off)))
     cand = (lines.select("claim_id", pl.col("line_no").cast(pl.Int64), "member_id", "insurer_id", "service_date")
             [rows].with_columns(rows))
     hits = (cand.join(sides, on=["member_id", "insurer_id"], how="inner")

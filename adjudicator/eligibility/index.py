@@ -101,10 +101,6 @@ class CoverageIndex:
         """int64 keys of member ids (-1 for null or an id the registry does not hold)."""
         return member_keys(member_id, self.numeric_ids, self.id_vocab)
 
-    def member_ids(self, member_id: pl.Series) -> np.ndarray:
-        """Dense member ids (-1 when not in the registry)."""
-        return K.probe(self.member_keys(member_id), self.tkeys, self.tvals)
-
 
 def _classes(fields: list[np.ndarray], radices: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """(class of each span, class table [n_classes, NC]): the distinct combinations of the class fields.

@@ -15,6 +15,8 @@ import struct
 import polars as pl
 import sqlalchemy as sa
 
+from adjudicator.store import codec
+
 SQLITE_BATCH = 100_000
 COPY_BATCH = 500_000
 READ_BATCH = 200_000
@@ -78,9 +80,6 @@ def _pgcopy(rows: list[tuple]) -> bytes:
     for row in rows:
         parts.append(struct.pack("!h", len(row)))
         for value in row:
-            if value is None:
-                parts.append(struct.pack("!i", -1))
-                continue
             if isinstance(value, int):
                 data = struct.pack("!i", value)
             elif isinstance(value, str):
@@ -117,3 +116,10 @@ def read_frame(conn: sa.Connection, sql: str, params: dict, schema: dict[str, pl
     finally:
         cursor.close()
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+
+
+def read_contract(conn: sa.Connection, sql: str, params: dict, contract: dict[str, pl.DataType],
+                  dates_as_text: bool) -> pl.DataFrame:
+    """The rows of ``sql`` as a frame of ``contract`` (read in their stored form, then decoded)."""
+    stored = {c: codec.storage_dtype(t, dates_as_text=dates_as_text) for c, t in contract.items()}
+    return codec.decode(read_frame(conn, sql, params, stored), contract)

@@ -39,7 +39,7 @@ def storage_dtype(dtype: pl.DataType, *, dates_as_text: bool) -> pl.DataType:
 
 
 def decode(frame: pl.DataFrame, contract: dict[str, pl.DataType]) -> pl.DataFrame:
-    """The contract frame back from its stored form (the inverse of ``encode``)."""
+    """The contract frame back from its stored form (lists as JSON text, dates as ISO text on SQLite)."""
     exprs = []
     for name, dtype in contract.items():
         have = frame.schema[name]

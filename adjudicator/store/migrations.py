@@ -21,7 +21,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from adjudicator.errors import StoreError
-from adjudicator.store import blocks, bulk, codec
+from adjudicator.store import blocks, bulk
 
 SCHEMA_VERSION = 3
 
@@ -178,10 +178,8 @@ def _v3(conn: sa.Connection) -> None:
         frames = {}
         for kind, (spec, table) in specs.items():
             contract = _contract(spec)
-            stored = {c: codec.storage_dtype(t, dates_as_text=sqlite) for c, t in contract.items()}
-            frame = bulk.read_frame(conn, f"SELECT {', '.join(contract)} FROM {table} WHERE run_id = :r",
-                                    {"r": run_id}, stored)
-            frames[kind] = codec.decode(frame, contract)
+            frames[kind] = bulk.read_contract(conn, f"SELECT {', '.join(contract)} FROM {table} WHERE run_id = :r",
+                                              {"r": run_id}, contract, dates_as_text=sqlite)
         blocks.store_run(conn, run_id, frames["lines"], frames["findings"], frames["claims"])
     for table in ("history", "line_results", "findings", "claims"):
         conn.execute(sa.text(f"DROP TABLE {table}"))

@@ -309,8 +309,12 @@ class Store:
         prior = blocks.decode_all(datas)
         pos = bulk.read_frame(conn, "SELECT DISTINCT claim_id, member_id FROM pos_lines", {},
                               {"claim_id": pl.String, "member_id": pl.String})
-        prior = [f for f in (*prior, pos) if f.height]
-        if not prior or lines.height == 0:
+        if lines.height == 0:
+            return empty
+        claims = lines.select("claim_id").unique()
+        prior = [f.join(claims, on="claim_id", how="semi") for f in (*prior, pos)]
+        prior = [f for f in prior if f.height]
+        if not prior:
             return empty
         held = pl.concat(prior).unique().rename({"member_id": "old_member"})
         return (lines.select("claim_id", "line_no", "member_id")
@@ -360,7 +364,7 @@ class Store:
         with self._read() as conn:
             for name, contract in models.RESULT_CONTRACTS.items():
                 if run_id == models.POS_RUN_ID:
-                    table = "pos_lines" if name == "lines" else "pos_findings" if name == "findings" else None
+                    table = {"lines": "pos_lines", "findings": "pos_findings"}.get(name)
                     frame = self._pos_frame(conn, table, contract, "", {}) if table else schema.empty(contract)
                 else:
                     datas = conn.execute(sa.text(
@@ -415,24 +419,14 @@ class Store:
                     self._temp_members(conn, ids)
                     member_filter = "member_id IN (SELECT member_id FROM tmp_members)"
             where = f" WHERE {member_filter}" if member_filter else ""
-            # the line blocks that hold these members, run by run
+            # the line blocks that hold these members (all of them without a filter), run by run
+            join = (" JOIN (SELECT DISTINCT run_id, block_no FROM member_blocks"
+                    f"{where} AND block_no >= 0) d ON d.run_id = b.run_id AND d.block_no = b.block_no"
+                    if member_filter else "")
             datas_by_run: dict[int, list] = {}
-            if member_filter:
-                wanted = conn.execute(sa.text(f"SELECT DISTINCT run_id, block_no FROM member_blocks{where} "
-                                              "AND block_no >= 0"), params).all()
-                numbers_by_run: dict[int, list[int]] = {}
-                for run_id, block_no in wanted:
-                    numbers_by_run.setdefault(run_id, []).append(int(block_no))
-                for run_id, numbers in numbers_by_run.items():
-                    for i in range(0, len(numbers), _IN_LIST_MAX):
-                        part = ", ".join(map(str, sorted(numbers[i:i + _IN_LIST_MAX])))
-                        datas_by_run.setdefault(run_id, []).extend(conn.execute(sa.text(
-                            "SELECT data FROM result_blocks WHERE kind = 'lines' AND run_id = :r AND "
-                            f"block_no IN ({part})"), {"r": run_id}).scalars())
-            else:
-                for run_id, data in conn.execute(sa.text("SELECT run_id, data FROM result_blocks "
-                                                         "WHERE kind = 'lines' ORDER BY run_id, block_no")):
-                    datas_by_run.setdefault(run_id, []).append(data)
+            for run_id, data in conn.execute(sa.text(f"SELECT b.run_id, b.data FROM result_blocks b{join} "
+                                                     "WHERE b.kind = 'lines' ORDER BY b.run_id, b.block_no"), params):
+                datas_by_run.setdefault(run_id, []).append(data)
             frames = []
             for run_id, datas in sorted(datas_by_run.items()):
                 dictionary = self._dictionary(conn, run_id)
@@ -461,9 +455,8 @@ class Store:
 
     def _pos_frame(self, conn: sa.Connection, table: str, contract: dict[str, pl.DataType], where: str,
                    params: dict) -> pl.DataFrame:
-        stored = {c: codec.storage_dtype(t, dates_as_text=self._sqlite) for c, t in contract.items()}
-        return codec.decode(bulk.read_frame(conn, f"SELECT {', '.join(contract)} FROM {table}{where}", params,
-                                            stored), contract)
+        return bulk.read_contract(conn, f"SELECT {', '.join(contract)} FROM {table}{where}", params, contract,
+                                  dates_as_text=self._sqlite)
 
     def _member_history_sql(self) -> dict[str, str]:
         mark = "?" if self._sqlite else "%s"
@@ -653,7 +646,7 @@ def _current(rows: pl.DataFrame, moved: pl.DataFrame) -> pl.DataFrame:
 
 
 def _member_rows(found: list, pos: list, moved: list) -> list[dict[str, Any]]:
-    """One member's current lines from its directory rows (run_id, row_start, row_count, block data), its
+    """One member's current lines from its block slices (run_id, the run's Dictionary, the member's text), its
     point-of-service rows and its moved lines: the latest run's result per line, in total order."""
     candidates = []  # (run, line dict)
     for run_id, dictionary, text in found:
