@@ -68,16 +68,8 @@ def polars_age(birth: pl.Expr, d: pl.Expr) -> pl.Expr:
 
 @numba.njit(cache=True)
 def _ymd(days):  # pragma: no cover - compiled
-    """Days since 1970-01-01 → yyyymmdd, proleptic Gregorian (H. Hinnant's civil_from_days)."""
-    z = days + 719468
-    era = z // 146097  # floor division (the C original truncates, and adjusts negatives by hand)
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    y = yoe + era * 400 + (1 if m <= 2 else 0)
+    """Days since 1970-01-01 → yyyymmdd, proleptic Gregorian (``dates``' own day → date conversion)."""
+    y, m, d = dates._d2g(days + dates._EPOCH_JDN)
     return y * 10000 + m * 100 + d
 
 

@@ -27,7 +27,6 @@ from adjudicator.rules.functions import BINARY, CATALOGUE, COMPARE, age_series, 
 from adjudicator.rules.parse import Loaded
 from adjudicator.rules.tables import FOUND
 
-ORDER = ["service_date", "claim_id", "line_no"]
 # the eligibility stage gives a cover's string fields as pl.Enum columns: expressions read them as strings
 CODED = frozenset(f"{ns}.{c}" for ns in ("coverage", "supplementary") for c, t in schema.COVERAGE.items()
                   if t == pl.String)
@@ -395,14 +394,12 @@ class PolarsRuleset:
         return out.with_columns(key_back).drop("__r", *kcols)
 
     # -- aggregates and pairs over the universe (history + batch) ------------------------------------------------
-    def universe_columns(self, u: pl.DataFrame, b: Batch | None = None) -> pl.DataFrame:
+    def universe_columns(self, u: pl.DataFrame, b: Batch) -> pl.DataFrame:
         """Add ``__agg{i}`` and ``__pair.{T}`` columns; ``__counts`` marks the lines aggregates may see."""
         if "__counts" not in u.columns:
             u = u.with_columns(pl.lit(True).alias("__counts"))
         if not (self.aggregates or self.pairs):
             return u
-        if b is None:
-            b = Batch(u, self)
         b.frame = u
         jobs = [(f"__agg{agg.index}", partial(self._aggregate, b, agg)) for agg in self.aggregates]
         jobs += [(f"__pair.{name}", partial(self._pair, b, name)) for name in self.pairs]
@@ -503,8 +500,8 @@ class PolarsRuleset:
         line's fired set as mask words)."""
         n = f.height
         aq_s, aa_s = f["quantity"].cast(pl.Int64), f["billed_amount"].cast(pl.Int64)
-        aq, aq_ok = _writable(aq_s.fill_null(0)), _writable(aq_s.is_not_null())
-        aa, aa_ok = _writable(aa_s.fill_null(0)), _writable(aa_s.is_not_null())
+        aq, aq_ok = window.arr(aq_s.fill_null(0)), window.arr(aq_s.is_not_null())
+        aa, aa_ok = window.arr(aa_s.fill_null(0)), window.arr(aa_s.is_not_null())
         denied, pended, adjusted = (np.zeros(n, np.bool_) for _ in range(3))
         red, red_ok = np.zeros(n, np.int64), np.ones(n, np.bool_)
         f = f.with_columns(aq_s.alias("allowed_quantity"), aa_s.alias("allowed_amount"),
@@ -519,7 +516,8 @@ class PolarsRuleset:
                 exprs = []
                 for i in rep:  # the lines where each condition holds and there, a limit's or cap's value
                     when = self.rs.rules[i].when
-                    cond = condition(when) if _reads_lines(when) else pl.repeat(condition(when), pl.len())
+                    # (a condition on constants alone is one value: broadcast it to the frame's lines)
+                    cond = pl.repeat(True, pl.len()) & condition(when)
                     exprs.append(cond.arg_true().cast(pl.Int64).implode().alias(f"c{i}"))
                     if i in valued:
                         raw = amount(self.rs.rules[i].value)
@@ -574,9 +572,7 @@ class PolarsRuleset:
         if not self.reported:
             return pl.DataFrame(schema=FINDING_SCHEMA)
         rows, rule, amt, amt_ok, sev, _ = hits
-        amount_s = pl.Series("amount_effect", amt)
-        if not amt_ok.all():
-            amount_s = _series("amount_effect", amt, amt_ok)
+        amount_s = _series("amount_effect", amt, amt_ok)
         at = pl.Series(rows)
         consts = self.meta().select(pl.exclude("__i", "__sev0").gather(pl.Series(rule)))
         out = pl.DataFrame([f["claim_id"].gather(at), f["line_no"].gather(at)]).hstack(consts.get_columns())
@@ -630,16 +626,6 @@ ACTION = {"deny": fired.DENY, "pend": fired.PEND, "flag": fired.FLAG, "limit_qua
           "cap_amount": fired.CAP}
 WRITES = {"deny": {"allowed_quantity", "allowed_amount"}, "limit_quantity": {"allowed_quantity", "allowed_amount"},
           "cap_amount": {"allowed_amount"}}
-
-
-def _reads_lines(e) -> bool:
-    """Whether an expression reads the frame (if not, polars gives one value rather than a column)."""
-    return any(isinstance(n, ir.Name | ir.Missing | ir.Aggregate | ir.PairRef)
-               or (isinstance(n, ir.Call) and CATALOGUE[n.fn].reads) for n in semantics.walk(e))
-
-
-def _writable(s: pl.Series) -> np.ndarray:
-    return s.to_numpy(writable=True)
 
 
 def _series(name: str, values: np.ndarray, ok: np.ndarray) -> pl.Series:

@@ -67,7 +67,7 @@ def test_sweep_order_puts_claims_of_a_day_in_string_order(wide):
     rng = np.random.default_rng(7)
     n = 3000
     claims = [f"C{x}" for x in rng.integers(0, 400, n)]  # first appearance is not string order ("C10" < "C9")
-    line_no = rng.integers(1, 4, n) * (2**40 if wide else 1)
+    line_no = rng.integers(1, 4, n) * (2**55 if wide else 1)  # 2**55: day + claim + line bits > 63
     _sweep_order_matches_sort(rng.choice(["m1", "m2", "m3", None], n).tolist(), rng.integers(0, 5, n), claims,
                               line_no)
 
