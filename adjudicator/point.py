@@ -270,8 +270,7 @@ class PointEngine:
         self.supp = [r for r in engine.rulesets if r.kind == "supplementary"]
         self.scope = {}
         # every value some basic ruleset's scope reads (the memo key of _select)
-        self.scope_reads = sorted({n.column for rs in self.basic for n in semantics.walk(rs.ir.scope)
-                                   if isinstance(n, ir.Name)})
+        self.scope_reads = sorted(semantics.columns(*(rs.ir.scope for rs in self.basic)))
         for rs in self.basic + self.supp:
             gen = Gen()
             self.scope[rs.ref] = compile_function("scope", [f"return {gen.cond(rs.ir.scope)}"], gen)[0]

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from adjudicator.eligibility import kernels as K
+from adjudicator.rules.encode import bucket, dense
 
 __all__ = ["CoverageIndex", "build_index", "as_array"]
 
@@ -106,7 +107,8 @@ def _classes(fields: list[np.ndarray], radices: list[int]) -> tuple[np.ndarray, 
     """(class of each span, class table [n_classes, NC]): the distinct combinations of the class fields.
 
     Each field value v (>= -1) and its radix r (> v + 1) give one mixed-radix int64 key per span; the classes are
-    the sorted distinct keys. Vocabularies too large for 63 bits fall back to a dense rank of the field tuple.
+    its distinct keys, numbered in order of first appearance (``rules.encode.dense``). Vocabularies too large for 63
+    bits fall back to a dense rank of the field tuple.
     """
     n = fields[0].shape[0]
     if int(np.prod([float(r) for r in radices])) < 2**62:
@@ -114,14 +116,12 @@ def _classes(fields: list[np.ndarray], radices: list[int]) -> tuple[np.ndarray, 
         for values, r in zip(fields, radices):
             key *= r
             key += values.astype(np.int64) + 1
-        distinct = pl.Series(key).unique().sort().to_numpy()
-        cls = np.searchsorted(distinct, key).astype(np.int32)
     else:
         frame = pl.DataFrame({str(i): f for i, f in enumerate(fields)})
-        cls = as_array(frame.select(pl.struct(pl.all()).rank("dense") - 1).to_series(), np.int32)
-    n_classes = int(cls.max()) + 1 if n else 0
-    first = K.first_rows(cls, n_classes)
-    table = np.empty((n_classes, K.NC), np.int32)
+        key = as_array(frame.select(pl.struct(pl.all()).rank("dense")).to_series(), np.int64)
+    ids, first = dense(key)
+    cls = ids.astype(np.int32)
+    table = np.empty((first.shape[0], K.NC), np.int32)
     for f, values in enumerate(fields):
         table[:, f] = values[first]
     return cls, table
@@ -162,8 +162,7 @@ def build_index(coverage: pl.DataFrame, members: pl.DataFrame | None) -> Coverag
     valid = cov_ids >= 0
     if not valid.all():  # a span with an unusable member id belongs to nobody
         cov_ids = np.where(valid, cov_ids, n_ids)
-    perm = np.empty(coverage.height, np.int64)
-    off = K.csr_order(cov_ids, n_ids + (0 if valid.all() else 1), perm)
+    perm, off = bucket(cov_ids, n_ids + (0 if valid.all() else 1))
 
     def col(name: str) -> pl.Series:
         if name in coverage.columns:

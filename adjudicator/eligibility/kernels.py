@@ -143,32 +143,6 @@ def probe(keys, tkeys, tvals):
     return (_probe_par if keys.shape[0] >= PARALLEL_MIN else _probe_ser)(keys, tkeys, tvals, out)
 
 
-@njit(cache=True)
-def csr_order(ids, n_ids, perm):
-    """Offsets per id, and in ``perm`` a stable permutation that groups rows by id (counting sort)."""
-    counts = np.zeros(n_ids + 1, np.int64)
-    for i in range(ids.shape[0]):
-        counts[ids[i] + 1] += 1
-    for j in range(n_ids):
-        counts[j + 1] += counts[j]
-    fill = counts[:-1].copy()
-    for i in range(ids.shape[0]):
-        g = ids[i]
-        perm[fill[g]] = i
-        fill[g] += 1
-    return counts
-
-
-@njit(cache=True)
-def first_rows(codes, n_codes):
-    """The first row holding each code."""
-    first = np.full(n_codes, -1, np.int64)
-    for i in range(codes.shape[0]):
-        if first[codes[i]] < 0:
-            first[codes[i]] = i
-    return first
-
-
 @njit(cache=True, inline="always")
 def _better(start, plan, active, end, a, b):
     """Row a wins over row b: later start, then lower plan, then active, then later end, then earlier row."""

@@ -24,9 +24,9 @@ _M64 = (1 << 64) - 1
 _supp_code = supplementary_code.py_func
 _OPEN = int(DATE_NONE)
 _WAIT_NULL = int(K.WAIT_NULL)
-# a span as this path reads it: the index row's fields and its class's, and its place in the index (the index keeps
-# spans that tie on start, plan, status and end in coverage order, so the place breaks ties as the input row does)
-_KIND, _INS, _START, _END, _PLAN, _ACTIVE, _ROW, _WAIT, _FUND, _STATUS = range(10)
+# a span as this path reads it: the index row's fields and its class's (the index keeps a member's spans best first,
+# as ``kernels.order_groups`` ranks them, so the first in-force span of an insurer is its effective one)
+_KIND, _INS, _START, _END, _PLAN, _ACTIVE, _WAIT, _FUND, _STATUS = range(9)
 
 _ELIG = {
     "DECEASED": ("ELIG.DECEASED", "MEMBER_DECEASED", "deny", "member"),
@@ -117,20 +117,15 @@ class MemberIndex:
         known, death = False, _OPEN
         if m >= 0:
             lo, hi, known, death = self.index.member(m)
-            for j, (start, end, wait, c) in enumerate(self.index.spans[lo:hi].tolist()):
+            for start, end, wait, c in self.index.spans[lo:hi].tolist():
                 kind, ins_code, active, fund, plan, status = (self._classes[c][f] for f in (
                     K.C_KIND, K.C_INS, K.C_ACTIVE, K.C_FUND, K.C_PLAN, K.C_STATUS))
-                spans.append([kind, ins_code, start, end, plan, active, lo + j, wait, fund, status])
-        kind_, ins_, start_, end_, plan_, active_, row_ = _KIND, _INS, _START, _END, _PLAN, _ACTIVE, _ROW
-
-        def rank(sp):  # smaller is better: later start, lower plan, active, later end, earlier row
-            return (-sp[start_], sp[plan_], -sp[active_], -sp[end_], sp[row_])
-
+                spans.append([kind, ins_code, start, end, plan, active, wait, fund, status])
+        kind_, ins_, start_, end_, active_ = _KIND, _INS, _START, _END, _ACTIVE
         in_force = [sp for sp in spans if sp[start_] <= d <= sp[end_]]
 
-        def effective(kind: int, insurer: int):
-            cands = [sp for sp in in_force if sp[kind_] == kind and sp[ins_] == insurer]
-            return min(cands, key=rank) if cands else None
+        def effective(kind: int, insurer: int):  # the first in force is the best (spans are best first)
+            return next((sp for sp in in_force if sp[kind_] == kind and sp[ins_] == insurer), None)
 
         billed = effective(0, ins) if ins >= 0 else None
         active_insurers = {sp[ins_] for sp in in_force

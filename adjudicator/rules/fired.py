@@ -17,6 +17,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from adjudicator.rules.encode import bucket
+
 WORD = 63  # rules per mask word
 DENY, PEND, FLAG, LIMIT, CAP = 0, 1, 2, 3, 4  # the reported actions, as the state pass knows them
 
@@ -86,18 +88,12 @@ def apply_run(kind, member, number, sev0, deny_sev, start, pos, val,
 
 @numba.njit(cache=True, nogil=True)
 def by_line(at, rule, n, n_rules):  # pragma: no cover - compiled
-    """The (line, rule) pairs of the runs (in rule order) put in line then rule order (a stable counting sort): the permutation, and each line's fired set as bit words (``masks[i, k // WORD]`` has bit
+    """The (line, rule) pairs of the runs (in rule order) put in line then rule order (``encode.bucket``, a stable
+    counting sort): the permutation, and each line's fired set as bit words (``masks[i, k // WORD]`` has bit
     ``k % WORD``)."""
-    start = np.zeros(n + 1, np.int64)
-    for j in range(at.shape[0]):
-        start[at[j] + 1] += 1
-    for i in range(n):
-        start[i + 1] += start[i]
-    order = np.empty(at.shape[0], np.int64)
+    order, _ = bucket(at, n)
     masks = np.zeros((n, (n_rules + WORD - 1) // WORD), np.int64)
     for j in range(at.shape[0]):
-        i, k = at[j], rule[j]
-        order[start[i]] = j
-        start[i] += 1
-        masks[i, k // WORD] |= np.int64(1) << (k % WORD)
+        k = rule[j]
+        masks[at[j], k // WORD] |= np.int64(1) << (k % WORD)
     return order, masks

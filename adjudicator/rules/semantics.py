@@ -50,6 +50,11 @@ def walk(e):
         yield from walk(c)
 
 
+def columns(*exprs) -> set[str]:
+    """The frame columns the expressions read (their names; None expressions read nothing)."""
+    return {n.column for e in exprs for n in walk(e) if isinstance(n, ir.Name)}
+
+
 def may_be_float(e) -> bool:
     """True when an expression can produce a non-integer (``/`` or a float literal): its value is floored
     before it becomes a quantity or an amount."""

@@ -232,8 +232,7 @@ class PolarsRuleset:
         self.tables = {t.name: loaded.tables[t.name] for t in self.rs.tables}
         # every aggregate looks only at the same member's lines: context can be cut to those members
         self.member_local = all({"member_id", "claim_id"} & set(a.per) for a in self.aggregates)
-        self.reads = {n.column for _, e in semantics.rule_exprs(self.rs) for n in semantics.walk(e)
-                      if isinstance(n, ir.Name)}
+        self.reads = semantics.columns(*(e for _, e in semantics.rule_exprs(self.rs)))
         self.reported = [(i, r) for i, r in enumerate(self.rs.rules) if r.action != "set"]
         b = self.rs.benefits
         pers = [a.per for a in self.aggregates] + [d.per for d in b.deductible] + [c.per for c in b.caps]
@@ -483,8 +482,7 @@ class PolarsRuleset:
         (``apply_rules`` computes a run's conditions and values side by side, before any of its rules applies)."""
         runs, run, written = [], [], set()
         for i, r in enumerate(self.rs.rules):
-            reads = {n.column for e in (r.when, r.value, *(v for _, v in r.sets))
-                     for n in semantics.walk(e) if isinstance(n, ir.Name)}
+            reads = semantics.columns(r.when, r.value, *(v for _, v in r.sets))
             if reads & written:
                 runs.append(run)
                 run, written = [], set()

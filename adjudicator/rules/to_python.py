@@ -365,7 +365,7 @@ class PythonRuleset:
         self.codes = {c.code: c for c in rs.codes}
         self.keyed = [t for t in rs.tables if not t.pair]  # keyed (not pair) tables
         # the table columns some expression reads (with their prefixed names): only those are copied into a line
-        reads = {n.column for _, e in semantics.rule_exprs(rs) for n in semantics.walk(e) if isinstance(n, ir.Name)}
+        reads = semantics.columns(*(e for _, e in semantics.rule_exprs(rs)))
         reads |= {k for a in semantics.aggregates(rs) for k in a.per}  # table columns may key an aggregate
         self.read_cols = [[(c, f"{t.name}.{c}") for c, _ in t.columns if f"{t.name}.{c}" in reads]
                           for t in self.keyed]
