@@ -215,14 +215,26 @@ class _Benefits:
         n, ncap = len(rows), len(self.b.caps)
         if not n:
             return []
-        _, active, allowed, rate, deds, capss = (list(col) for col in zip(*rows))
         ded_ids, cap_ids = {}, {}  # dense group ids in line order
-        ded_gid = [-1 if d is None else ded_ids.setdefault(d, len(ded_ids)) for d in deds]
-        ded_amount = [0 if d is None else self.ded_amount[d[0]] for d in deds]
-        cap_gid = [[-1 if c is None else cap_ids.setdefault(c, len(cap_ids)) for c in caps] for caps in capss]
+        allowed, active, rate, ded_gid, ded_amount, cap_gid = [], [], [], [], [], []
+        small = self.small_constants
+        for _, act, a, r, d, caps in rows:
+            allowed.append(a)
+            active.append(act)
+            rate.append(r)
+            if d is None:
+                ded_gid.append(-1)
+                ded_amount.append(0)
+            else:
+                ded_gid.append(ded_ids.setdefault(d, len(ded_ids)))
+                ded_amount.append(self.ded_amount[d[0]])
+            cap_gid.append([-1 if c is None else cap_ids.setdefault(c, len(cap_ids)) for c in caps])
+            if small and not (type(a) is int and -_SMALL_AMOUNT < a < _SMALL_AMOUNT and type(r) is int
+                              and -_SMALL_RATE < r < _SMALL_RATE):
+                small = False
         ded_used = [acc.ded.get(k, 0) for k in ded_ids] or [0]
         cap_used = [acc.cap.get(k, 0) for k in cap_ids] or [0]
-        if self.small_constants and _small(allowed + ded_used + cap_used, _SMALL_AMOUNT) and _small(rate, _SMALL_RATE):
+        if small and _small(ded_used + cap_used, _SMALL_AMOUNT):
             return accumulate_small(allowed, active, rate, ded_gid, ded_amount, ded_used, cap_gid, self.cap_amount,
                                     cap_used)
         zeros = np.zeros(n, np.int64)
@@ -366,12 +378,13 @@ class PointEngine:
         L.update(self._looked_up(row)[0])
         return L
 
-    def _checked_base(self, row: dict) -> tuple[dict, list]:
+    def _checked_base(self, row: dict) -> tuple[dict, list, dict]:
         """A normalised line with what the reference data says of it, and its eligibility findings.
 
         The reference data never changes under a PointEngine, so the looked-up part is kept per (member, provider,
         insurers, date) — a member's next claim skips the lookups — as a template that already holds the line's
-        columns (None) first: the line is a copy of it with the line's values written in, keys in the same order."""
+        columns (None) first: the line is a copy of it with the line's values written in, keys in the same order.
+        The third item holds, per ruleset, the context part of its ``point_prepare`` (filled on first use)."""
         key = (row["member_id"], row["provider_id"], row["insurer_id"], row["supplementary_insurer_id"],
                row["service_date"])
         hit = self._ctx.get(key)
@@ -379,11 +392,11 @@ class PointEngine:
             ctx, elig = self._looked_up(row)
             template = dict.fromkeys(schema.CLAIM_LINES)
             template.update(ctx)
-            hit = (template, elig)
+            hit = (template, elig, {})
             _remember(self._ctx, key, hit)
         L = hit[0].copy()
         L.update(row)
-        return L, hit[1]
+        return L, hit[1], hit[2]
 
     # -- check ---------------------------------------------------------------------------------------------------
     def check(self, lines: list[dict]) -> Decision:
@@ -407,11 +420,14 @@ class PointEngine:
         outs: dict[int, tuple] = {}
         for ref, rs in used.items():
             idx = self.index[ref]
-            prepared = [None if eng["skip"] else rs.python.prepare(L, facts) for L, eng in staged]
-            own = tuple(idx.entries(P) for P in prepared if P is not None)
+            prep, part, entries = rs.python.point_prepare, rs.python.context_part, rs.python.entries
+            prepared = [None if eng["skip"] else prep(L, facts, eng["parts"].get(ref) or eng["parts"].setdefault(
+                ref, part(L))) for L, eng in staged]
+            ents = [None if P is None else entries(P) for P in prepared]
+            view = idx.own_view([e for e in ents if e is not None])
             for k, P in enumerate(prepared):
                 if picked[k] is rs and P is not None:
-                    idx.fill(P, own)
+                    idx.fill(P, mine=ents[k], view=view)
                     out, f = rs.python.evaluate(P)
                     outs[k] = (P, out, f)
         money = self._money(staged, picked, outs)
@@ -433,12 +449,12 @@ class PointEngine:
 
     def _stages(self, row: dict) -> tuple[dict, dict]:
         """Engine findings before the edits: submission, eligibility, overlap, duplicates."""
-        L, elig = self._checked_base(row)
+        L, elig, parts = self._checked_base(row)
         void = row["submission"] == "void"
         ovl = self.ovl.findings(row["member_id"], row["insurer_id"], row["service_date"])
         dups = () if void else self._duplicates(row)
         if not (elig or void or ovl or dups):
-            return L, {"findings": [], "skip": False, "row": row}
+            return L, {"findings": [], "skip": False, "row": row, "parts": parts}
         f = [("ELIG",) + tuple(x) for x in elig]
         if void:
             f.append(("DUP", "DUP.VOID", "VOIDED", "deny", "provider"))
@@ -447,7 +463,7 @@ class PointEngine:
         eng = [{"rule_id": r, "reason_code": c, "action": a, "liability": li, "__seq": STAGE_SEQ[s]}
                for s, r, c, a, li in f]
         skip = any(x["action"] == "deny" for x in eng)
-        return L, {"findings": eng, "skip": skip, "row": row}
+        return L, {"findings": eng, "skip": skip, "row": row, "parts": parts}
 
     def _duplicates(self, row: dict) -> list[tuple]:
         same = self.dups.get((row["member_id"], row["service_code"], row["service_date"]))
@@ -582,16 +598,16 @@ class PointEngine:
             return  # no line has a valid supplementary cover
         for rs in self.supp:
             rows, ks = [], []
-            for k, (line, (L, _)) in enumerate(zip(results, staged)):
+            prep, part, ref = rs.python.point_prepare, rs.python.context_part, rs.ref
+            for k, (line, (L, eng)) in enumerate(zip(results, staged)):
                 if line["supplementary_ruleset"] is not None or line["__member_liability"] <= 0:
                     continue
                 if not L.get("supplementary.valid") or not self._in_scope(rs, L):
                     continue
-                P = rs.python.prepare(L | {"basic.allowed_amount": line["allowed_amount"],
-                                           "basic.insurer_paid": line["insurer_paid"],
-                                           "basic.member_share": line["member_share_amount"],
-                                           "basic.deductible": line["deductible_applied"],
-                                           "basic.member_liability": line["__member_liability"]}, facts)
+                P = prep(L, facts, eng["parts"].get(ref) or eng["parts"].setdefault(ref, part(L)), {
+                    "basic.allowed_amount": line["allowed_amount"], "basic.insurer_paid": line["insurer_paid"],
+                    "basic.member_share": line["member_share_amount"], "basic.deductible": line["deductible_applied"],
+                    "basic.member_liability": line["__member_liability"]})
                 out, f = rs.python.evaluate(P)  # supplementary rulesets have no aggregates or pairs
                 bn = self.benefits[rs.ref]
                 P.update(allowed_amount=line["__member_liability"], allowed_quantity=out["allowed_quantity"])

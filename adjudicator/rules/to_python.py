@@ -23,6 +23,7 @@ from adjudicator.rules.functions import CATALOGUE, _py_age_at
 from adjudicator.rules.parse import Loaded
 from adjudicator.rules.tables import FOUND, Lookup, PairLookup
 
+LINE_PART_ENTRIES = 8192  # per ruleset: the point path's merged table fields per (date, key values), oldest out
 NON_NULL = set(schema.CLAIM_LINES_REQUIRED) | {"claim.line_count", "claim.total_billed", "claim.codes", "submission"}
 
 
@@ -284,18 +285,9 @@ class RuleIndex:
 
     def entries(self, L: dict) -> tuple:
         """What a prepared line contributes: per aggregate (key, order, day, flagged, value) or None, and per
-        pair table its group — computed once, used to file the line or to count it as one of the claim's own."""
-        order = (L["service_date"], L["claim_id"], L["line_no"])
-        aggs = []
-        for agg, keyf, wheref, valuef, _ in self.prs.aggregates:
-            key = keyf(L)
-            if None in key:
-                aggs.append(None)
-                continue
-            flag = (wheref(L) if wheref else True) is True
-            aggs.append((key, order, L["service_date"], flag, ((valuef(L) if valuef else 0) or 0) if flag else 0))
-        groups = tuple(self.prs.pair_group(t, L) for t in self.prs.pairs)
-        return (L["claim_id"], L["line_no"]), aggs, groups, L["service_code"]
+        pair table its group — computed once, used to file the line or to count it as one of the claim's own
+        (``PythonRuleset.entries``, generated)."""
+        return self.prs.entries(L)
 
     def add(self, L: dict, counts: bool = True) -> None:
         """Record a prepared line (idempotent on (claim_id, line_no)); only what can change a count is kept."""
@@ -322,36 +314,54 @@ class RuleIndex:
             else:
                 self.groups[i][key] = [x for x in self.groups[i][key] if x[0] != ident]
 
-    def fill(self, L: dict, own: tuple = ()) -> None:
+    def own_view(self, own: tuple) -> tuple[list, list]:
+        """``entries()`` of the counted lines of the claim being checked, regrouped for ``fill``: per aggregate the
+        entries whose ``where`` holds as (ident, key, order, day, value); per pair table (ident, group, code)."""
+        aggs = [[(ident, e[0], e[1], e[2], e[4]) for ident, a, _, _ in own if (e := a[i]) is not None and e[3]]
+                for i in range(len(self.prs.agg_outputs))]
+        pairs = [[(ident, g[k], code) for ident, _, g, code in own] for k in range(len(self.prs.pairs))]
+        return aggs, pairs
+
+    def fill(self, L: dict, own: tuple = (), mine: tuple | None = None, view: tuple | None = None) -> None:
         """Write ``__agg{i}`` and ``__pair.T`` into a prepared line. ``own``: ``entries()`` of the counted lines of
-        the claim being checked (they are not in the index: a check changes nothing)."""
+        the claim being checked (they are not in the index: a check changes nothing), or ``view``: their
+        ``own_view``; ``mine``: this line's ``entries()`` when already computed."""
         prs = self.prs
         day = L["service_date"]
         me = (L["claim_id"], L["line_no"])
         order = (day, *me)
+        if view is None and own:
+            view = self.own_view(own)
         for i, (name, is_count, keyf, within) in enumerate(prs.agg_outputs):
-            key = keyf(L)
+            if mine is None:
+                key = keyf(L)
+            else:
+                e = mine[1][i]
+                key = (None,) if e is None else e[0]
             if None in key:
                 L[name] = 0
                 continue
             start = _window_start(day, within)
             s = self.series[i].get(key)
             c, v = s.query(order, start) if s is not None else (0, 0)
-            for ident, aggs, _, _ in own:
-                e = aggs[i]
-                if ident != me and e is not None and e[3] and e[0] == key and e[1] < order and (
-                        start is None or e[2] >= start):
-                    c += 1
-                    v += e[4]
+            if view is not None:
+                for ident, k2, o, d, x in view[0][i]:
+                    if ident != me and k2 == key and o < order and (start is None or d >= start):
+                        c += 1
+                        v += x
             L[name] = c if is_count else v
         for k, t in enumerate(prs.pairs):
-            group = prs.pair_group(t, L)
+            rows = prs.pair_lookups[t].by_code2.get(L["service_code"])
+            if not rows:  # the code bundles into nothing: no need to know the line's group
+                L[f"__pair.{t}"] = False
+                continue
+            group = prs.pair_group(t, L) if mine is None else mine[2][k]
             members = self.groups[t].get(group, ())
-            if own:
-                mine = [(ident, code) for ident, _, groups, code in own if groups[k] == group]
-                if mine:
-                    members = [*members, *mine]
-            L[f"__pair.{t}"] = prs.pair_hit(t, L, members)
+            if view is not None:
+                mine_ = [(ident, code) for ident, g, code in view[1][k] if g == group]
+                if mine_:
+                    members = [*members, *mine_]
+            L[f"__pair.{t}"] = prs.pair_hit(t, L, members, rows)
 
 
 # --- the compiled ruleset -----------------------------------------------------------------------------------------
@@ -391,11 +401,31 @@ class PythonRuleset:
         # what fill() needs per aggregate: the output name, count or sum, the key and the window
         self.agg_outputs = [(f"__agg{agg.index}", agg.kind == "prior_count", keyf, within)
                             for agg, keyf, _, _, within in self.aggregates]
+        self.entries = self._compile_entries(Gen())
         self.evaluate_line, self.source = self._compile_rules(gen)
         # prepare(row, facts) -> the flat dict the generated code reads: the row, claim.*, member.age, the benefit
         # year and the table fields the rules read
+        self._views: dict[str, Lookup] = {}
         self.prepare = self._compile_prepare(Gen())
+        # the point path's prepare: the same dict, from parts kept per line context and per table key
+        self.context_part, self.point_prepare = self._compile_point_prepare(Gen())
         self._claim_pairs = {t: rs.table(t).pair_within == "claim" for t in self.pairs}
+
+    def _compile_entries(self, gen: Gen):
+        """``entries(L)`` (see ``RuleIndex.entries``) as one generated function: per aggregate its key, the line's
+        order and day, whether ``where`` holds and the value it adds; per pair table the line's group."""
+        body = ["day = L['service_date']", "cid = L['claim_id']", "no = L['line_no']", "order = (day, cid, no)"]
+        for i, (agg, *_) in enumerate(self.aggregates):
+            keys = [PSEUDO_KEYS.get(k, k) for k in agg.per]
+            flag = gen.cond(agg.where) if agg.where is not None else "True"
+            value = f"(({gen.expr(agg.value)[0]}) or 0)" if agg.value is not None else "0"
+            body += ["k = (" + "".join(f"L.get({k!r}), " for k in keys) + ")", "if None in k:", f"    a{i} = None",
+                     "else:", f"    f = {flag}", f"    a{i} = (k, order, day, f, {value} if f else 0)"]
+        groups = "".join("(cid,), " if self.rs.table(t).pair_within == "claim" else
+                         "(L['member_id'], L['provider_id'], day), " for t in self.pairs)
+        aggs = "".join(f"a{i}, " for i in range(len(self.aggregates)))
+        body.append(f"return (cid, no), [{aggs}], ({groups}), L['service_code']")
+        return compile_function("entries", body, gen)[0]
 
     def _compile_rules(self, gen: Gen):
         """One function over a prepared line: the rules in order on the running allowed quantity/amount; returns
@@ -452,26 +482,66 @@ class PythonRuleset:
                      f"    L['member.age'] = {gen.const(_py_age_at)}(L.get('member.birth_date'), day)"]
         body.append(f"L['__benefit_year'] = {gen.const(_jalali_year)}(day)")
         for t, cols, key_cols in zip(self.keyed, self.read_cols, self.key_cols):
-            view = Lookup(t, self.loaded.tables[t.name], cols)
-            if len(key_cols) == 1:
-                body.append(f"_k = L.get({key_cols[0]!r})")
-                test = "_k is None"
-            else:
-                body.append("_k = (" + "".join(f"L.get({c!r}), " for c in key_cols) + ")")
-                test = "None in _k"
-            miss = gen.const(view.miss)
-            find = f"{gen.const(view.index)}.get(_k, {miss})" if t.valid is None else f"{gen.const(view.find)}(_k, day)"
-            body.append(f"L.update({miss} if {test} else {find})")
+            body += self._table_update(gen, t, cols, key_cols, "L")
         body.append("return L")
         return compile_function("prepare", body, gen, args="row, facts")[0]
+
+    def _table_update(self, gen: Gen, t, cols, key_cols, target: str, line: str = "L") -> list[str]:
+        """Source that looks line ``line`` up in keyed table ``t`` and writes its fields into ``target``."""
+        view = self._views.get(t.name)
+        if view is None:
+            view = self._views[t.name] = Lookup(t, self.loaded.tables[t.name], cols)
+        if len(key_cols) == 1:
+            body = [f"_k = {line}.get({key_cols[0]!r})"]
+            test = "_k is None"
+        else:
+            body = ["_k = (" + "".join(f"{line}.get({c!r}), " for c in key_cols) + ")"]
+            test = "None in _k"
+        miss = gen.const(view.miss)
+        find = f"{gen.const(view.index)}.get(_k, {miss})" if t.valid is None else f"{gen.const(view.find)}(_k, day)"
+        return body + [f"{target}.update({miss} if {test} else {find})"]
+
+    def _compile_point_prepare(self, gen: Gen):
+        """``prepare`` split for the point path, same result: ``context_part(L)`` — member.age, the benefit year and
+        the tables keyed by member/provider/coverage fields alone — depends only on a line's context (member,
+        provider, insurers, date), which the point engine keeps; ``point_prepare(L, facts, context, extra)`` copies the
+        line, adds ``extra`` (values that belong to the line, e.g. basic.*), the claim facts and that part, and the fields of the tables keyed by line values, merged into one dict
+        per (key values, date) and kept in a bounded cache (common codes recur across members)."""
+        context = ("member.", "provider.", "coverage.", "supplementary.")
+        by_context = [all(c.startswith(context) and c != "member.age" for c in kc) for kc in self.key_cols]
+        body = ["day = L['service_date']", "out = {}"]
+        if self.needs_age:
+            body += ["if 'member.age' not in L:",
+                     f"    out['member.age'] = {gen.const(_py_age_at)}(L.get('member.birth_date'), day)"]
+        body.append(f"out['__benefit_year'] = {gen.const(_jalali_year)}(day)")
+        for t, cols, kc, ctx in zip(self.keyed, self.read_cols, self.key_cols, by_context):
+            if ctx:
+                body += self._table_update(gen, t, cols, kc, "out")
+        body.append("return out")
+        context_part = compile_function("context_part", body, gen)[0]
+        line_keys = sorted({c for kc, ctx in zip(self.key_cols, by_context) if not ctx for c in kc})
+        body = ["P = L.copy()", "if extra is not None:", "    P.update(extra)", "P.update(facts)", "P.update(context)"]
+        if line_keys:
+            cache = gen.const({})
+            key = "(P['service_date'], " + "".join(f"P.get({c!r}), " for c in line_keys) + ")"
+            body += [f"key = {key}", f"part = {cache}.get(key)", "if part is None:", "    day = P['service_date']",
+                     "    part = {}"]
+            for t, cols, kc, ctx in zip(self.keyed, self.read_cols, self.key_cols, by_context):
+                if not ctx:
+                    body += ["    " + x for x in self._table_update(gen, t, cols, kc, "part", "P")]
+            body += [f"    if len({cache}) >= {LINE_PART_ENTRIES}:", f"        del {cache}[next(iter({cache}))]",
+                     f"    {cache}[key] = part", "P.update(part)"]
+        body.append("return P")
+        return context_part, compile_function("point_prepare", body, gen, args="L, facts, context, extra=None")[0]
 
     def pair_group(self, table: str, L: dict) -> tuple:
         if self._claim_pairs[table]:
             return (L["claim_id"],)
         return (L["member_id"], L["provider_id"], L["service_date"])
 
-    def pair_hit(self, table: str, L: dict, group) -> bool:
-        rows = self.pair_lookups[table].by_code2.get(L["service_code"])
+    def pair_hit(self, table: str, L: dict, group, rows=None) -> bool:
+        """Whether a line of ``group`` (ident, code) bundles this line; ``rows``: the table's rows for its code."""
+        rows = rows or self.pair_lookups[table].by_code2.get(L["service_code"])
         if not rows or not group:
             return False
         me = (L["claim_id"], L["line_no"])
