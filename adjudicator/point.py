@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -140,11 +141,16 @@ def _convert(col: str, want: type, required: bool, v, errors: list[str]):
     return v
 
 
-# the keys of a line result in their order (the __ ones are popped by _decide)
-_LINE = dict.fromkeys([*schema.CLAIM_LINES, "allowed_quantity", "allowed_amount", "insurer_paid",
-                       "member_share_amount", "deductible_applied", "provider_deduction", "ruleset", "ruleset_digest",
-                       "__denied", "__pended", "__adjusted", "__member_liability", "supplementary_paid",
-                       "supplementary_ruleset", "member_pays", "decision", "primary_reason", "rules"])
+_TOTAL_ORDER = operator.itemgetter("service_date", "claim_id", "line_no")
+_LINE_NO = operator.itemgetter("line_no")
+_SEQ = operator.itemgetter("__seq")
+_FINDING_ORDER = operator.itemgetter("line_no", "__seq")
+
+
+def _RANK(f: dict) -> tuple:  # a sort key, named as the itemgetters beside it
+    return -f["__sev"], f["__seq"]
+
+
 CACHE_ENTRIES = 32_768  # per cache of the point engine, oldest entry out first (~2.5 kB a lookup template: ~80 MB)
 
 
@@ -410,7 +416,8 @@ class PointEngine:
         claim_id = good[0]["claim_id"] if good else str((lines[0] if lines else {}).get("claim_id"))
         if not good:
             return Decision(claim_id, [], [], [], errors)
-        good.sort(key=lambda r: (r["service_date"], r["claim_id"], r["line_no"]))
+        if len(good) > 1:
+            good.sort(key=_TOTAL_ORDER)
         facts = claim_facts(good)
         staged = [self._stages(row) for row in good]
         picked = [self._select(L) for L, _ in staged]
@@ -431,20 +438,22 @@ class PointEngine:
                     out, f = rs.python.evaluate(P)
                     outs[k] = (P, out, f)
         money = self._money(staged, picked, outs)
+        results, states, per_line, counters, commit = [], [], [], [], []
         for k, (L, eng) in enumerate(staged):
-            line, fs, ctr, rec = self._assemble(L, eng, picked[k], outs.get(k), money.get(k))
+            line, state, fs, ctr, rec = self._assemble(L, eng, picked[k], outs.get(k), money.get(k))
             results.append(line)
-            findings.extend(fs)
+            states.append(state)
+            per_line.append(fs)
             counters.append(ctr)
             commit.append(rec)
-        self._supplementary(results, findings, staged, facts, commit)
-        by_line: dict[int, list[dict]] = {}
-        for f in findings:
-            by_line.setdefault(f["line_no"], []).append(f)
-        for line in results:
-            self._decide(line, by_line.get(line["line_no"], []))
-        findings.sort(key=lambda f: (f["line_no"], f["__seq"]))
-        results.sort(key=lambda r: r["line_no"])
+        self._supplementary(results, states, per_line, staged, facts, commit)
+        findings = []
+        for line, state, fs in zip(results, states, per_line):
+            self._decide(line, state, fs)
+            findings += fs
+        if len(results) > 1:
+            findings.sort(key=_FINDING_ORDER)
+            results.sort(key=_LINE_NO)
         return Decision(claim_id, results, findings, counters, errors, commit)
 
     def _stages(self, row: dict) -> tuple[dict, dict]:
@@ -531,9 +540,9 @@ class PointEngine:
         return res
 
     def _assemble(self, L, eng, rs, evaluated, money):
+        """A line's result (every key in order; supplementary_* and the decision filled in later), its state for
+        those steps [denied, pended, adjusted, member liability], its findings, counters and commit record."""
         billed = L["billed_amount"]
-        line = _LINE.copy()  # every key a line result gets, in order: filled in below, by _supplementary, _decide
-        line.update(eng["row"])
         f, pended = [], False
         if eng["findings"]:
             f = [self._finding(L, "engine", x["rule_id"], x["reason_code"], x["action"], 0, x["liability"],
@@ -545,16 +554,19 @@ class PointEngine:
             first_deny = next((x for x in sorted(eng["findings"], key=lambda x: x["__seq"]) if x["action"] == "deny"),
                               None)
             member_liab = billed if first_deny is not None and first_deny["liability"] == "member" else 0
-            line.update(allowed_quantity=0, allowed_amount=0, insurer_paid=0, member_share_amount=0,
-                        deductible_applied=0, provider_deduction=billed - member_liab, ruleset=None,
-                        ruleset_digest=None, __denied=True, __pended=pended, __adjusted=False,
-                        __member_liability=member_liab)
-            return line, f, {}, {"L": L, "ruleset": None}
+            line = {**eng["row"], "allowed_quantity": 0, "allowed_amount": 0, "insurer_paid": 0,
+                    "member_share_amount": 0, "deductible_applied": 0, "provider_deduction": billed - member_liab,
+                    "ruleset": None, "ruleset_digest": None, "supplementary_paid": 0, "supplementary_ruleset": None}
+            return line, [True, pended, False, member_liab], f, {}, {"L": L, "ruleset": None}
         P, out, rf = evaluated
         (ded, share, paid, excess), dkey, ckeys = money
         if rf:
-            f += [dict(x, claim_id=L["claim_id"]) for x in rf]
-        if any(excess):
+            claim_id = L["claim_id"]
+            for x in rf:
+                x["claim_id"] = claim_id
+            f += rf
+        over = sum(excess)
+        if over:
             for j, cap in enumerate(rs.ir.benefits.caps):
                 if excess[j] > 0:
                     rc = rs.python.codes.get(cap.reason)
@@ -563,19 +575,16 @@ class PointEngine:
         denied = out["__denied"]
         mred = out["__member_red"]
         allowed = out["allowed_amount"]
-        line["allowed_quantity"] = out["allowed_quantity"]
-        line["allowed_amount"] = allowed
-        line["insurer_paid"] = 0 if denied else paid
-        line["member_share_amount"] = 0 if denied else share
-        line["deductible_applied"] = 0 if denied else ded
-        line["provider_deduction"] = billed - allowed - mred
-        line["ruleset"] = rs.ref
-        line["ruleset_digest"] = rs.digest
-        line["__denied"] = denied
-        line["__pended"] = out["__pended"] or pended
-        line["__adjusted"] = out["__adjusted"] or sum(excess) > 0
-        line["__member_liability"] = mred + (0 if denied else ded + share + sum(excess))
-        return line, f, self._counters(rs, P, ckeys), {"L": L, "ruleset": rs.ref, "P": P, "ded": dkey, "caps": ckeys}
+        if denied:
+            paid = share = ded = 0
+        line = {**eng["row"], "allowed_quantity": out["allowed_quantity"], "allowed_amount": allowed,
+                "insurer_paid": paid, "member_share_amount": share, "deductible_applied": ded,
+                "provider_deduction": billed - allowed - mred, "ruleset": rs.ref, "ruleset_digest": rs.digest,
+                "supplementary_paid": 0, "supplementary_ruleset": None}
+        state = [denied, out["__pended"] or pended, out["__adjusted"] or over > 0,
+                 mred + (0 if denied else ded + share + over)]
+        return line, state, f, self._counters(rs, P, ckeys), {"L": L, "ruleset": rs.ref, "P": P, "ded": dkey,
+                                                              "caps": ckeys}
 
     def _counters(self, rs, P, ckeys) -> dict:
         """What a clerk needs: aggregate values used by the rules, with the limit when the rule compares one."""
@@ -590,31 +599,29 @@ class PointEngine:
                 caps[cap.id] = max(cap.amount - acc.cap.get(ckeys[j], 0), 0)
         return {"line_no": P["line_no"], "limits": used, "cap_remaining_before": caps}
 
-    def _supplementary(self, results, findings, staged, facts, commit) -> None:
-        for line in results:
-            line["supplementary_paid"] = 0
-            line["supplementary_ruleset"] = None
+    def _supplementary(self, results, states, per_line, staged, facts, commit) -> None:
         if not any(L.get("supplementary.valid") for L, _ in staged):
             return  # no line has a valid supplementary cover
         for rs in self.supp:
             rows, ks = [], []
             prep, part, ref = rs.python.point_prepare, rs.python.context_part, rs.ref
-            for k, (line, (L, eng)) in enumerate(zip(results, staged)):
-                if line["supplementary_ruleset"] is not None or line["__member_liability"] <= 0:
+            for k, (line, state, (L, eng)) in enumerate(zip(results, states, staged)):
+                liability = state[3]
+                if line["supplementary_ruleset"] is not None or liability <= 0:
                     continue
                 if not L.get("supplementary.valid") or not self._in_scope(rs, L):
                     continue
                 P = prep(L, facts, eng["parts"].get(ref) or eng["parts"].setdefault(ref, part(L)), {
                     "basic.allowed_amount": line["allowed_amount"], "basic.insurer_paid": line["insurer_paid"],
                     "basic.member_share": line["member_share_amount"], "basic.deductible": line["deductible_applied"],
-                    "basic.member_liability": line["__member_liability"]})
+                    "basic.member_liability": liability})
                 out, f = rs.python.evaluate(P)  # supplementary rulesets have no aggregates or pairs
                 bn = self.benefits[rs.ref]
-                P.update(allowed_amount=line["__member_liability"], allowed_quantity=out["allowed_quantity"])
+                P.update(allowed_amount=liability, allowed_quantity=out["allowed_quantity"])
                 rate = out.get("member_share") if bn.share_override and out.get("member_share") is not None \
                     else bn.rate(P)
                 ded, caps = bn.groups(P)
-                rows.append((P, not out["__denied"], line["__member_liability"], rate or 0, ded, caps))
+                rows.append((P, not out["__denied"], liability, rate or 0, ded, caps))
                 ks.append((k, f))
             if not rows:
                 continue
@@ -622,6 +629,7 @@ class PointEngine:
                 line = results[k]
                 line["supplementary_paid"] = paid
                 line["supplementary_ruleset"] = rs.ref
+                findings = per_line[k]
                 for x in f:
                     findings.append(dict(x, claim_id=line["claim_id"], __seq=x["__seq"] + semantics.SEQ_SUPP,
                                          __sev=0))
@@ -641,17 +649,21 @@ class PointEngine:
                 "__sev": sev}
 
     @staticmethod
-    def _decide(line: dict, findings: list[dict]) -> None:
-        line["member_pays"] = line.pop("__member_liability") - line["supplementary_paid"]
-        denied, pended, adjusted = line.pop("__denied"), line.pop("__pended"), line.pop("__adjusted")
-        line["decision"] = "denied" if denied else "pended" if pended else "adjusted" if adjusted else "approved"
+    def _decide(line: dict, state: list, findings: list[dict]) -> None:
+        denied, pended, adjusted, liability = state
+        line["member_pays"] = liability - line["supplementary_paid"]
+        decision = line["decision"] = "denied" if denied else "pended" if pended else "adjusted" if adjusted \
+            else "approved"
         if not findings:
             line["primary_reason"] = None
             line["rules"] = []
             return
-        ranked = sorted((f for f in findings if f["__sev"] > 0), key=lambda f: (-f["__sev"], f["__seq"]))
-        line["primary_reason"] = None if line["decision"] == "approved" or not ranked else ranked[0]["reason_code"]
-        line["rules"] = [f"{f['ruleset']}:{f['rule_id']}" for f in sorted(findings, key=lambda f: f["__seq"])]
+        if len(findings) > 1:
+            findings.sort(key=_SEQ)
+        ranked = [f for f in findings if f["__sev"] > 0]
+        line["primary_reason"] = None if decision == "approved" or not ranked else min(
+            ranked, key=_RANK)["reason_code"]
+        line["rules"] = [f"{f['ruleset']}:{f['rule_id']}" for f in findings]
 
     # -- commit --------------------------------------------------------------------------------------------------
     def commit(self, decision: Decision) -> bool:
