@@ -19,7 +19,7 @@ import numpy as np
 
 from adjudicator import codes as catalogue
 from adjudicator import dates, national_code, schema
-from adjudicator.benefits.accumulate import accumulate, accumulate_small
+from adjudicator.benefits.accumulate import accumulate, accumulate_keyed
 from adjudicator.dedup.duplicates import REPEAT_MODIFIERS
 from adjudicator.eligibility.point import MemberIndex, OverlapIndex
 from adjudicator.errors import RulesetConflictError
@@ -167,7 +167,7 @@ def _valid_code(code: str) -> bool:
 
 # the plain-Python benefits path runs when every amount is below 2**48 Rials and every rate below 2**14 bp (products
 # and sums stay inside int64, where the numba kernel gives the same integers); otherwise the kernel runs
-_SMALL_AMOUNT, _SMALL_RATE = 1 << 48, 1 << 14
+_SMALL_AMOUNT = 1 << 48
 
 
 def _small(values: list, bound: int) -> bool:
@@ -221,34 +221,25 @@ class _Benefits:
         n, ncap = len(rows), len(self.b.caps)
         if not n:
             return []
-        ded_ids, cap_ids = {}, {}  # dense group ids in line order
-        allowed, active, rate, ded_gid, ded_amount, cap_gid = [], [], [], [], [], []
-        small = self.small_constants
-        for _, act, a, r, d, caps in rows:
-            allowed.append(a)
-            active.append(act)
-            rate.append(r)
-            if d is None:
-                ded_gid.append(-1)
-                ded_amount.append(0)
-            else:
-                ded_gid.append(ded_ids.setdefault(d, len(ded_ids)))
-                ded_amount.append(self.ded_amount[d[0]])
-            cap_gid.append([-1 if c is None else cap_ids.setdefault(c, len(cap_ids)) for c in caps])
-            if small and not (type(a) is int and -_SMALL_AMOUNT < a < _SMALL_AMOUNT and type(r) is int
-                              and -_SMALL_RATE < r < _SMALL_RATE):
-                small = False
+        amounts = self.ded_amount
+        lines = [(a, act, r, d, 0 if d is None else amounts[d[0]], caps) for _, act, a, r, d, caps in rows]
+        if self.small_constants:
+            out = accumulate_keyed(lines, self.cap_amount, acc.ded, acc.cap, {}, {}, _SMALL_AMOUNT)
+            if out is not None:
+                return out
+        # a value outside the plain-Python range: the numba kernel, on dense group ids in line order
+        ded_ids, cap_ids = {}, {}
+        ded_gid = [-1 if d is None else ded_ids.setdefault(d, len(ded_ids)) for _, _, _, d, _, _ in lines]
+        cap_gid = [[-1 if c is None else cap_ids.setdefault(c, len(cap_ids)) for c in caps] for *_, caps in lines]
         ded_used = [acc.ded.get(k, 0) for k in ded_ids] or [0]
         cap_used = [acc.cap.get(k, 0) for k in cap_ids] or [0]
-        if small and _small(ded_used + cap_used, _SMALL_AMOUNT):
-            return accumulate_small(allowed, active, rate, ded_gid, ded_amount, ded_used, cap_gid, self.cap_amount,
-                                    cap_used)
         zeros = np.zeros(n, np.int64)
         d, s, paid, excess = accumulate(
-            np.array(allowed, np.int64), np.array(active, np.bool_), np.zeros(n, np.bool_), zeros, zeros,
-            np.array(rate, np.int64), np.array(ded_gid, np.int64), np.array(ded_amount, np.int64),
-            np.array(ded_used, np.int64), np.array(cap_gid, np.int64).reshape(n, ncap),
-            np.array(self.cap_amount, np.int64), np.array(cap_used, np.int64))
+            np.array([x[0] for x in lines], np.int64), np.array([x[1] for x in lines], np.bool_),
+            np.zeros(n, np.bool_), zeros, zeros, np.array([x[2] for x in lines], np.int64),
+            np.array(ded_gid, np.int64), np.array([x[4] for x in lines], np.int64), np.array(ded_used, np.int64),
+            np.array(cap_gid, np.int64).reshape(n, ncap), np.array(self.cap_amount, np.int64),
+            np.array(cap_used, np.int64))
         return [(int(d[i]), int(s[i]), int(paid[i]), [int(x) for x in excess[i]]) for i in range(n)]
 
     def record(self, acc: _Accumulators, ded, caps, deductible: int, paid: int) -> None:

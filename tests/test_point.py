@@ -74,6 +74,28 @@ def test_same_answer_as_batch_hand_case(shared_engine):
     assert point_lines.filter(pl.col("claim_id") == "c6")["primary_reason"].item() == "DUPLICATE_EXACT"
 
 
+def test_amounts_past_the_plain_python_range_take_the_kernel(shared_engine, monkeypatch):
+    """Benefits of a claim run in plain Python while every value is small; a larger one sends the claim through the
+    numba kernel (int64 arithmetic, as the batch) — same answers as the batch either way."""
+    from adjudicator import point as point_module
+    calls = []
+    kernel = point_module.accumulate
+    monkeypatch.setattr(point_module, "accumulate", lambda *a: calls.append(1) or kernel(*a))
+    frame = claim_frame([
+        # a referral-only visit without referral: denied, the member liable for all of it — 10**15 Rials, which the
+        # supplementary cover's benefits then see
+        line("h1", 1, M2, "901915", 1, 10**15, supplementary_insurer_id="DANA"),
+        line("h1", 2, M2, "803020", 2, 900_000, supplementary_insurer_id="DANA"),
+        line("h2", 1, M1, "901910", 1, 1_182_500, service_date=D(2025, 4, 1)),
+    ])
+    batch = shared_engine.adjudicate(frame)
+    point_lines, point_findings = point_run(shared_engine, frame)
+    assert calls  # h1 went through the kernel
+    assert batch.lines.select("claim_id", "line_no", *COMPARED).rows() == \
+        point_lines.select("claim_id", "line_no", *COMPARED).rows()
+    assert canon_findings(batch.findings) == canon_findings(point_findings)
+
+
 def test_commit_feeds_frequency_counter(population_engine):
     eng = population_engine()
     d1 = eng.check([line("a1", 1, M1, "901910", 1, 1_182_500, service_date=D(2025, 5, 1))])

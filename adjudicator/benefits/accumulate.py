@@ -76,51 +76,83 @@ def accumulate(allowed, active, fixed, fixed_ded, fixed_paid, rate_bp, ded_gid, 
 
 
 def accumulate_small(allowed, active, rate_bp, ded_gid, ded_amount, ded_used, cap_gid, cap_amount, cap_used):
-    """``accumulate`` in plain Python on lists, for a claim's few lines at the point of service (calling the compiled
-    kernel costs more than running this on 5 lines). No ``fixed`` rows (the state comes in ``*_used``, which it
-    mutates). The same arithmetic step for step; the caller keeps every value well inside int64, where the kernel
-    cannot overflow, so the two give the same integers (``tests/test_benefits_small.py`` holds them to it).
+    """``accumulate`` in plain Python on lists, for a claim's few lines (see ``accumulate_keyed``, which does the
+    work: here the groups are the kernel's dense ids). No ``fixed`` rows; the state comes in ``*_used``, which it
+    mutates. ``tests/test_benefits_small.py`` holds it to the kernel's integers.
+    Returns per line (deductible, member_share, insurer_paid, [cap excess per cap])."""
+    lines = [(allowed[i], active[i], rate_bp[i], None if ded_gid[i] < 0 else ded_gid[i], ded_amount[i],
+              [None if g < 0 else g for g in cap_gid[i]]) for i in range(len(allowed))]
+    ded, cap = {}, {}
+    out = accumulate_keyed(lines, cap_amount, dict(enumerate(ded_used)), dict(enumerate(cap_used)), ded, cap, None)
+    for g, v in ded.items():
+        ded_used[g] = v
+    for g, v in cap.items():
+        cap_used[g] = v
+    return out
+
+
+def accumulate_keyed(lines, cap_amount, ded_start, cap_start, ded, cap, bound):
+    """``accumulate`` in plain Python over a claim's few lines (calling the compiled kernel costs more than running
+    this on 5 lines), the groups named by any hashable key: each line is (allowed, active, rate_bp, deductible
+    group or None, deductible amount, [cap group or None per cap]). A group's consumption starts at
+    ``*_start.get(key, 0)`` (not changed) and runs in ``ded``/``cap`` (key → consumed so far, written).
+    The same arithmetic step for step as the kernel. ``bound``: when given, returns None as soon as an amount or
+    a starting consumption is not a plain int below it in size, or a rate not below 2**14 — the caller then runs
+    the kernel (with every value inside the bound nothing here leaves int64, so the integers are the kernel's).
     Returns per line (deductible, member_share, insurer_paid, [cap excess per cap])."""
     ncap = len(cap_amount)
     out = []
-    for i in range(len(allowed)):
-        if not active[i]:
+    for allowed, active, rate, dkey, ded_amount, ckeys in lines:
+        if bound is not None and not (type(allowed) is int and -bound < allowed < bound and type(rate) is int
+                                      and -_RATE_BOUND < rate < _RATE_BOUND):
+            return None
+        if not active:
             out.append((0, 0, 0, [0] * ncap))
             continue
-        rem = allowed[i]
+        rem = allowed
         d = 0
-        g = ded_gid[i]
-        if g >= 0:
-            room = ded_amount[i] - ded_used[g]
+        if dkey is not None:
+            used = ded.get(dkey)
+            if used is None:
+                used = ded_start.get(dkey, 0)
+                if bound is not None and not (type(used) is int and -bound < used < bound):
+                    return None
+            room = ded_amount - used
             if room < 0:  # noqa: PLR1730 - the kernel's statements, without a call to min/max each
                 room = 0
             d = rem if rem < room else room  # noqa: FURB136
-            ded_used[g] += d
+            ded[dkey] = used + d
             rem -= d
-        s = (rem * rate_bp[i] + _HALF) // _BP  # money.share
+        s = (rem * rate + _HALF) // _BP  # money.share
         if s > rem:  # noqa: PLR1730
             s = rem
         ins = rem - s
         excess = [0] * ncap
-        gids = cap_gid[i]
-        for c in range(ncap):
-            g = gids[c]
-            if g < 0:
-                continue
-            room = cap_amount[c] - cap_used[g]
-            if room < 0:  # noqa: PLR1730
-                room = 0
-            pay = ins if ins < room else room  # noqa: FURB136
-            excess[c] = ins - pay
-            ins = pay
-        for c in range(ncap):
-            g = gids[c]
-            if g >= 0:
-                cap_used[g] += ins
+        if ncap:
+            for c in range(ncap):
+                key = ckeys[c]
+                if key is None:
+                    continue
+                used = cap.get(key)
+                if used is None:
+                    used = cap[key] = cap_start.get(key, 0)
+                    if bound is not None and not (type(used) is int and -bound < used < bound):
+                        return None
+                room = cap_amount[c] - used
+                if room < 0:  # noqa: PLR1730
+                    room = 0
+                pay = ins if ins < room else room  # noqa: FURB136
+                excess[c] = ins - pay
+                ins = pay
+            for c in range(ncap):
+                key = ckeys[c]
+                if key is not None:
+                    cap[key] += ins
         out.append((d, s, ins, excess))
     return out
 
 
+_RATE_BOUND = 1 << 14
 _BP, _HALF = BP, BP // 2
 
 
