@@ -381,7 +381,7 @@ class PointEngine:
         The reference data never changes under a PointEngine, so the looked-up part is kept per (member, provider,
         insurers, date) — a member's next claim skips the lookups — as a template that already holds the line's
         columns (None) first: the line is a copy of it with the line's values written in, keys in the same order.
-        The third item holds, per ruleset, the context part of its ``point_prepare`` (filled on first use)."""
+        The third item holds, per ruleset, the base its ``point_prepare`` copies (filled on first use)."""
         key = (row["member_id"], row["provider_id"], row["insurer_id"], row["supplementary_insurer_id"],
                row["service_date"])
         hit = self._ctx.get(key)
@@ -418,9 +418,9 @@ class PointEngine:
         outs: dict[int, tuple] = {}
         for ref, rs in used.items():
             idx = self.index[ref]
-            prep, part, entries = rs.python.point_prepare, rs.python.context_part, rs.python.entries
-            prepared = [None if eng["skip"] else prep(L, facts, eng["parts"].get(ref) or eng["parts"].setdefault(
-                ref, part(L))) for L, eng in staged]
+            prep, base, entries = rs.python.point_prepare, rs.python.point_base, rs.python.entries
+            prepared = [None if eng["skip"] else prep(eng["parts"].get(ref) or eng["parts"].setdefault(ref, base(L)),
+                                                      eng["row"], facts) for L, eng in staged]
             ents = [None if P is None else entries(P) for P in prepared]
             view = idx.own_view([e for e in ents if e is not None])
             for k, P in enumerate(prepared):
@@ -595,14 +595,14 @@ class PointEngine:
             return  # no line has a valid supplementary cover
         for rs in self.supp:
             rows, ks = [], []
-            prep, part, ref = rs.python.point_prepare, rs.python.context_part, rs.ref
+            prep, base, ref = rs.python.point_prepare, rs.python.point_base, rs.ref
             for k, (line, state, (L, eng)) in enumerate(zip(results, states, staged)):
                 liability = state[3]
                 if line["supplementary_ruleset"] is not None or liability <= 0:
                     continue
                 if not L.get("supplementary.valid") or not self._in_scope(rs, L):
                     continue
-                P = prep(L, facts, eng["parts"].get(ref) or eng["parts"].setdefault(ref, part(L)), {
+                P = prep(eng["parts"].get(ref) or eng["parts"].setdefault(ref, base(L)), eng["row"], facts, {
                     "basic.allowed_amount": line["allowed_amount"], "basic.insurer_paid": line["insurer_paid"],
                     "basic.member_share": line["member_share_amount"], "basic.deductible": line["deductible_applied"],
                     "basic.member_liability": liability})

@@ -222,6 +222,9 @@ def _window_start(day: dt.date, within: tuple[int, str] | None) -> dt.date | Non
 
 # --- claim facts and the history index ----------------------------------------------------------------------------
 
+CLAIM_FACTS = ("claim.line_count", "claim.total_billed", "claim.codes", "claim.length_of_stay")
+
+
 def claim_facts(lines: list[dict]) -> dict:
     """claim.* for one claim's lines (the same definitions as the polars backend)."""
     adm = [x["admission_date"] for x in lines if x.get("admission_date") is not None]
@@ -504,8 +507,9 @@ class PythonRuleset:
     def _compile_point_prepare(self, gen: Gen):
         """``prepare`` split for the point path, same result: ``context_part(L)`` — member.age, the benefit year and
         the tables keyed by member/provider/coverage fields alone — depends only on a line's context (member,
-        provider, insurers, date), which the point engine keeps; ``point_prepare(L, facts, context, extra)`` copies the
-        line, adds ``extra`` (values that belong to the line, e.g. basic.*), the claim facts and that part, and the fields of the tables keyed by line values, merged into one dict
+        provider, insurers, date), which the point engine keeps in a base (``point_base``);
+        ``point_prepare(base, row, facts, extra)`` copies the base, writes the row (every contract column), ``extra``
+        (values that belong to the line, e.g. basic.*) and the claim facts over it, and the fields of the tables keyed by line values, merged into one dict
         per (key values, date) and kept in a bounded cache (common codes recur across members)."""
         context = ("member.", "provider.", "coverage.", "supplementary.")
         by_context = [all(c.startswith(context) and c != "member.age" for c in kc) for kc in self.key_cols]
@@ -520,7 +524,7 @@ class PythonRuleset:
         body.append("return out")
         context_part = compile_function("context_part", body, gen)[0]
         line_keys = sorted({c for kc, ctx in zip(self.key_cols, by_context) if not ctx for c in kc})
-        body = ["P = L.copy()", "if extra is not None:", "    P.update(extra)", "P.update(facts)", "P.update(context)"]
+        body = ["P = base.copy()", "P.update(row)", "if extra is not None:", "    P.update(extra)", "P.update(facts)"]
         if line_keys:
             cache = gen.const({})
             key = "(P['service_date'], " + "".join(f"P.get({c!r}), " for c in line_keys) + ")"
@@ -532,7 +536,16 @@ class PythonRuleset:
             body += [f"    if len({cache}) >= {LINE_PART_ENTRIES}:", f"        del {cache}[next(iter({cache}))]",
                      f"    {cache}[key] = part", "P.update(part)"]
         body.append("return P")
-        return context_part, compile_function("point_prepare", body, gen, args="L, facts, context, extra=None")[0]
+        # what point_prepare writes over a base: placeholders for them, so the copy of a base is never resized
+        part_keys = [k for t, cols, ctx in zip(self.keyed, self.read_cols, by_context) if not ctx
+                     for k in self._views[t.name].miss]
+        self._placeholders = dict.fromkeys([*CLAIM_FACTS, *part_keys])
+        return context_part, compile_function("point_prepare", body, gen, args="base, row, facts, extra=None")[0]
+
+    def point_base(self, L: dict) -> dict:
+        """The base ``point_prepare`` copies for lines of ``L``'s context (member, provider, insurers, date): ``L``
+        with the context part and placeholders for what point_prepare writes over it."""
+        return {**L, **self.context_part(L), **self._placeholders}
 
     def pair_group(self, table: str, L: dict) -> tuple:
         if self._claim_pairs[table]:
