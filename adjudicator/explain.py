@@ -6,6 +6,7 @@ The values are those of the prepared line the Python backend evaluated (table fi
 
 from __future__ import annotations
 
+from adjudicator.point import record_line
 from adjudicator.rules import ir, semantics
 from adjudicator.rules.pretty import expr_text
 
@@ -32,8 +33,8 @@ def explain(engine, decision) -> list[dict]:
     out = []
     lines = {line["line_no"]: line for line in decision.lines}
     for rec in decision._commit:
-        P = rec.get("P") or rec["L"]
-        line = lines[rec["L"]["line_no"]]
+        P = rec.get("P") or record_line(rec)
+        line = lines[rec["row"]["line_no"]]
         fired = set(line["rules"])
         entry = {"line_no": line["line_no"], "service_code": line["service_code"], "decision": line["decision"],
                  "primary_reason": line["primary_reason"], "ruleset": line["ruleset"], "rules": []}

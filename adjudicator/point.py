@@ -266,6 +266,21 @@ class _Rows:
         return {name: col[i] for name, col in zip(self.names, self.cols)}
 
 
+def _line(T: dict, row: dict) -> dict:
+    """A line with its context: a copy of the context template (every key already in place) with the row written in."""
+    L = T.copy()
+    L.update(row)
+    return L
+
+
+def record_line(rec: dict) -> dict:
+    """The line (with its context) of a check's commit record, made when first asked for."""
+    L = rec.get("L")
+    if L is None:
+        L = rec["L"] = _line(rec["T"], rec["row"])
+    return L
+
+
 class PointEngine:
     """In-memory indexes for one-claim checks; built from an Engine and an optional history frame."""
 
@@ -280,6 +295,10 @@ class PointEngine:
         self.scope = {}
         # every value some basic ruleset's scope reads (the memo key of _select)
         self.scope_reads = sorted(semantics.columns(*(rs.ir.scope for rs in self.basic)))
+        # _select's memo key from a line's context template T and its row (a contract column is in the row)
+        self._scope_key = compile_function("scope_key", ["return (row['service_date'], " + "".join(
+            f"row[{c!r}], " if c in schema.CLAIM_LINES else f"T.get({c!r}), " for c in self.scope_reads) + ")"],
+            Gen(), args="T, row")[0]
         for rs in self.basic + self.supp:
             gen = Gen()
             self.scope[rs.ref] = compile_function("scope", [f"return {gen.cond(rs.ir.scope)}"], gen)[0]
@@ -290,6 +309,7 @@ class PointEngine:
                                 if isinstance(n, ir.Compare) and isinstance(n.left, ir.Aggregate)
                                 and isinstance(n.right, ir.Lit)] for rs in self.basic + self.supp}
         self.benefits = {rs.ref: _Benefits(rs) for rs in self.basic + self.supp}
+        self.cap_limits = {rs.ref: [(c.id, c.amount) for c in rs.ir.benefits.caps] for rs in self.basic + self.supp}
         self.acc = {rs.ref: _Accumulators() for rs in self.basic + self.supp}
         self.dups: dict[tuple, list[tuple]] = {}
         self.committed: dict[str, list[tuple]] = {}  # claim_id → [(line_no, member, code, date)]
@@ -376,12 +396,12 @@ class PointEngine:
         return L
 
     def _checked_base(self, row: dict) -> tuple[dict, list, dict]:
-        """A normalised line with what the reference data says of it, and its eligibility findings.
+        """A normalised line's context: (template, eligibility findings, per-ruleset bases).
 
-        The reference data never changes under a PointEngine, so the looked-up part is kept per (member, provider,
-        insurers, date) — a member's next claim skips the lookups — as a template that already holds the line's
-        columns (None) first: the line is a copy of it with the line's values written in, keys in the same order.
-        The third item holds, per ruleset, the base its ``point_prepare`` copies (filled on first use)."""
+        The reference data never changes under a PointEngine, so what it says of a line is kept per (member,
+        provider, insurers, date) — a member's next claim skips the lookups — as a template that holds the line's
+        columns (None) first: the line itself, ``_line(template, row)``, is made only where something needs it
+        whole. The third item holds, per ruleset, the base its ``point_prepare`` copies (filled on first use)."""
         key = (row["member_id"], row["provider_id"], row["insurer_id"], row["supplementary_insurer_id"],
                row["service_date"])
         hit = self._ctx.get(key)
@@ -391,9 +411,7 @@ class PointEngine:
             template.update(ctx)
             hit = (template, elig, {})
             _remember(self._ctx, key, hit)
-        L = hit[0].copy()
-        L.update(row)
-        return L, hit[1], hit[2]
+        return hit
 
     # -- check ---------------------------------------------------------------------------------------------------
     def check(self, lines: list[dict]) -> Decision:
@@ -411,7 +429,7 @@ class PointEngine:
             good.sort(key=_TOTAL_ORDER)
         facts = claim_facts(good)
         staged = [self._stages(row) for row in good]
-        picked = [self._select(L) for L, _ in staged]
+        picked = [self._select(T, eng["row"]) for T, eng in staged]
         results, findings, counters, commit = [], [], [], []
         # rules: each ruleset sees this claim's counted lines besides the history (rolled back afterwards)
         used = {rs.ref: rs for rs in picked if rs is not None}
@@ -419,8 +437,8 @@ class PointEngine:
         for ref, rs in used.items():
             idx = self.index[ref]
             prep, base, entries = rs.python.point_prepare, rs.python.point_base, rs.python.entries
-            prepared = [None if eng["skip"] else prep(eng["parts"].get(ref) or eng["parts"].setdefault(ref, base(L)),
-                                                      eng["row"], facts) for L, eng in staged]
+            prepared = [None if eng["skip"] else prep(eng["parts"].get(ref) or eng["parts"].setdefault(
+                ref, base(_line(T, eng["row"]))), eng["row"], facts) for T, eng in staged]
             ents = [None if P is None else entries(P) for P in prepared]
             view = idx.own_view([e for e in ents if e is not None])
             for k, P in enumerate(prepared):
@@ -430,8 +448,8 @@ class PointEngine:
                     outs[k] = (P, out, f)
         money = self._money(staged, picked, outs)
         results, states, per_line, counters, commit = [], [], [], [], []
-        for k, (L, eng) in enumerate(staged):
-            line, state, fs, ctr, rec = self._assemble(L, eng, picked[k], outs.get(k), money.get(k))
+        for k, (T, eng) in enumerate(staged):
+            line, state, fs, ctr, rec = self._assemble(T, eng, picked[k], outs.get(k), money.get(k))
             results.append(line)
             states.append(state)
             per_line.append(fs)
@@ -449,12 +467,12 @@ class PointEngine:
 
     def _stages(self, row: dict) -> tuple[dict, dict]:
         """Engine findings before the edits: submission, eligibility, overlap, duplicates."""
-        L, elig, parts = self._checked_base(row)
+        T, elig, parts = self._checked_base(row)
         void = row["submission"] == "void"
         ovl = self.ovl.findings(row["member_id"], row["insurer_id"], row["service_date"])
         dups = () if void else self._duplicates(row)
         if not (elig or void or ovl or dups):
-            return L, {"findings": [], "skip": False, "row": row, "parts": parts}
+            return T, {"findings": [], "skip": False, "row": row, "parts": parts}
         f = [("ELIG",) + tuple(x) for x in elig]
         if void:
             f.append(("DUP", "DUP.VOID", "VOIDED", "deny", "provider"))
@@ -463,7 +481,7 @@ class PointEngine:
         eng = [{"rule_id": r, "reason_code": c, "action": a, "liability": li, "__seq": STAGE_SEQ[s]}
                for s, r, c, a, li in f]
         skip = any(x["action"] == "deny" for x in eng)
-        return L, {"findings": eng, "skip": skip, "row": row, "parts": parts}
+        return T, {"findings": eng, "skip": skip, "row": row, "parts": parts}
 
     def _duplicates(self, row: dict) -> list[tuple]:
         same = self.dups.get((row["member_id"], row["service_code"], row["service_date"]))
@@ -491,13 +509,15 @@ class PointEngine:
     def _superseded_by(row: dict) -> tuple:
         return (row["replaces_claim_id"],) if row["submission"] != "original" and row.get("replaces_claim_id") else ()
 
-    def _select(self, L: dict) -> Ruleset | None:
-        """The basic ruleset of a line; lines that agree on every value a scope reads share the answer (kept)."""
-        key = (L["service_date"], *map(L.get, self.scope_reads))
+    def _select(self, T: dict, row: dict) -> Ruleset | None:
+        """The basic ruleset of a line (its context template and row); lines that agree on every value a scope reads
+        share the answer (kept)."""
+        key = self._scope_key(T, row)
         try:
             return self._scopes[key]
         except KeyError:
             pass
+        L = _line(T, row)
         hits = [rs for rs in self.basic if self._in_scope(rs, L)]
         if len(hits) > 1:
             raise RulesetConflictError(f"rulesets {' and '.join(r.ref for r in hits)} both match claim/line "
@@ -530,9 +550,10 @@ class PointEngine:
                 res[k] = (m, r[4], r[5])
         return res
 
-    def _assemble(self, L, eng, rs, evaluated, money):
+    def _assemble(self, T, eng, rs, evaluated, money):
         """A line's result (every key in order; supplementary_* and the decision filled in later), its state for
         those steps [denied, pended, adjusted, member liability], its findings, counters and commit record."""
+        L = eng["row"]  # (what _finding reads: claim_id, line_no)
         billed = L["billed_amount"]
         f, pended = [], False
         if eng["findings"]:
@@ -548,7 +569,7 @@ class PointEngine:
             line = {**eng["row"], "allowed_quantity": 0, "allowed_amount": 0, "insurer_paid": 0,
                     "member_share_amount": 0, "deductible_applied": 0, "provider_deduction": billed - member_liab,
                     "ruleset": None, "ruleset_digest": None, "supplementary_paid": 0, "supplementary_ruleset": None}
-            return line, [True, pended, False, member_liab], f, {}, {"L": L, "ruleset": None}
+            return line, [True, pended, False, member_liab], f, {}, {"T": T, "row": L, "ruleset": None}
         P, out, rf = evaluated
         (ded, share, paid, excess), dkey, ckeys = money
         if rf:
@@ -574,33 +595,38 @@ class PointEngine:
                 "supplementary_paid": 0, "supplementary_ruleset": None}
         state = [denied, out["__pended"] or pended, out["__adjusted"] or over > 0,
                  mred + (0 if denied else ded + share + over)]
-        return line, state, f, self._counters(rs, P, ckeys), {"L": L, "ruleset": rs.ref, "P": P, "ded": dkey,
+        return line, state, f, self._counters(rs, P, ckeys), {"T": T, "row": L, "ruleset": rs.ref, "P": P, "ded": dkey,
                                                               "caps": ckeys}
 
     def _counters(self, rs, P, ckeys) -> dict:
         """What a clerk needs: aggregate values used by the rules, with the limit when the rule compares one."""
         used = {}
         for rule_id, column, limit in self.limits[rs.ref]:
-            prior = P[column]
-            used[rule_id] = {"used": prior + 1, "limit": limit, "remaining": max(limit - prior - 1, 0)}
+            left = limit - P[column] - 1
+            used[rule_id] = {"used": P[column] + 1, "limit": limit, "remaining": left if left > 0 else 0}  # noqa: FURB136
         caps = {}
-        acc = self.acc[rs.ref]
-        for j, cap in enumerate(rs.ir.benefits.caps):
-            if ckeys[j] is not None:
-                caps[cap.id] = max(cap.amount - acc.cap.get(ckeys[j], 0), 0)
+        if ckeys:
+            consumed = self.acc[rs.ref].cap
+            for (cap_id, amount), key in zip(self.cap_limits[rs.ref], ckeys):
+                if key is not None:
+                    left = amount - consumed.get(key, 0)
+                    caps[cap_id] = left if left > 0 else 0  # noqa: FURB136
         return {"line_no": P["line_no"], "limits": used, "cap_remaining_before": caps}
 
     def _supplementary(self, results, states, per_line, staged, facts, commit) -> None:
-        if not any(L.get("supplementary.valid") for L, _ in staged):
+        if not any(T.get("supplementary.valid") for T, _ in staged):
             return  # no line has a valid supplementary cover
         for rs in self.supp:
             rows, ks = [], []
             prep, base, ref = rs.python.point_prepare, rs.python.point_base, rs.ref
-            for k, (line, state, (L, eng)) in enumerate(zip(results, states, staged)):
+            for k, (line, state, (T, eng)) in enumerate(zip(results, states, staged)):
                 liability = state[3]
                 if line["supplementary_ruleset"] is not None or liability <= 0:
                     continue
-                if not L.get("supplementary.valid") or not self._in_scope(rs, L):
+                if not T.get("supplementary.valid"):
+                    continue
+                L = _line(T, eng["row"])
+                if not self._in_scope(rs, L):
                     continue
                 P = prep(eng["parts"].get(ref) or eng["parts"].setdefault(ref, base(L)), eng["row"], facts, {
                     "basic.allowed_amount": line["allowed_amount"], "basic.insurer_paid": line["insurer_paid"],
@@ -666,7 +692,7 @@ class PointEngine:
                     and r.get("replaces_claim_id")}:
             self._forget(old)
         facts = claim_facts(lines)
-        by_no = {rec["L"]["line_no"]: rec for rec in decision._commit}
+        by_no = {rec["row"]["line_no"]: rec for rec in decision._commit}
         for r in lines:
             rec = by_no[r["line_no"]]
             counts = r["primary_reason"] not in ENGINE_DENY_CODES if r["decision"] == "denied" else True
@@ -678,7 +704,7 @@ class PointEngine:
             if rec.get("supp"):
                 ref, ded, caps, _, paid = rec["supp"]
                 groups[ref] = (ded, caps, 0, paid)
-            self._record_line(rec["L"], facts, counts, r, groups)
+            self._record_line(record_line(rec), facts, counts, r, groups)
         self.committed[decision.claim_id] = [(r["line_no"], r["member_id"], r["service_code"], r["service_date"])
                                              for r in lines]
         return True
