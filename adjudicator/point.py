@@ -602,8 +602,10 @@ class PointEngine:
         """What a clerk needs: aggregate values used by the rules, with the limit when the rule compares one."""
         used = {}
         for rule_id, column, limit in self.limits[rs.ref]:
-            left = limit - P[column] - 1
-            used[rule_id] = {"used": P[column] + 1, "limit": limit, "remaining": left if left > 0 else 0}  # noqa: FURB136
+            prior = P[column]
+            left = limit - prior - 1
+            used[rule_id] = {"used": prior + 1, "limit": limit,
+                             "remaining": left if left > 0 else 0}  # noqa: FURB136 - no call to max per line
         caps = {}
         if ckeys:
             consumed = self.acc[rs.ref].cap
