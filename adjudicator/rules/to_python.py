@@ -509,8 +509,9 @@ class PythonRuleset:
         the tables keyed by member/provider/coverage fields alone — depends only on a line's context (member,
         provider, insurers, date), which the point engine keeps in a base (``point_base``);
         ``point_prepare(base, row, facts, extra)`` copies the base, writes the row (every contract column), ``extra``
-        (values that belong to the line, e.g. basic.*) and the claim facts over it, and the fields of the tables keyed by line values, merged into one dict
-        per (key values, date) and kept in a bounded cache (common codes recur across members)."""
+        (values that belong to the line, e.g. basic.*) and the claim facts over it, and the fields of the tables
+        keyed by line values, merged into one dict per (key values, date) and kept in a bounded cache (common codes
+        recur across members)."""
         context = ("member.", "provider.", "coverage.", "supplementary.")
         by_context = [all(c.startswith(context) and c != "member.age" for c in kc) for kc in self.key_cols]
         body = ["day = L['service_date']", "out = {}"]
