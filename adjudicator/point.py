@@ -430,7 +430,6 @@ class PointEngine:
         facts = claim_facts(good)
         staged = [self._stages(row) for row in good]
         picked = [self._select(T, eng["row"]) for T, eng in staged]
-        results, findings, counters, commit = [], [], [], []
         # rules: each ruleset sees this claim's counted lines besides the history (rolled back afterwards)
         used = {rs.ref: rs for rs in picked if rs is not None}
         outs: dict[int, tuple] = {}
