@@ -273,6 +273,14 @@ def _line(T: dict, row: dict) -> dict:
     return L
 
 
+def _scope_key(reads: list[str]):
+    """A memo key for scope answers: f(T, row) → the service date and the values of ``reads`` (a contract column
+    from the row, anything else from the context template T)."""
+    return compile_function("scope_key", ["return (row['service_date'], " + "".join(
+        f"row[{c!r}], " if c in schema.CLAIM_LINES else f"T.get({c!r}), " for c in reads) + ")"], Gen(),
+        args="T, row")[0]
+
+
 def record_line(rec: dict) -> dict:
     """The line (with its context) of a check's commit record, made when first asked for."""
     L = rec.get("L")
@@ -295,10 +303,10 @@ class PointEngine:
         self.scope = {}
         # every value some basic ruleset's scope reads (the memo key of _select)
         self.scope_reads = sorted(semantics.columns(*(rs.ir.scope for rs in self.basic)))
-        # _select's memo key from a line's context template T and its row (a contract column is in the row)
-        self._scope_key = compile_function("scope_key", ["return (row['service_date'], " + "".join(
-            f"row[{c!r}], " if c in schema.CLAIM_LINES else f"T.get({c!r}), " for c in self.scope_reads) + ")"],
-            Gen(), args="T, row")[0]
+        self._scope_key = _scope_key(self.scope_reads)  # _select's memo key
+        # each supplementary ruleset's scope, kept per value of what it reads
+        self._supp_key = {rs.ref: _scope_key(sorted(semantics.columns(rs.ir.scope))) for rs in self.supp}
+        self._supp_scopes: dict[tuple, bool] = {}
         for rs in self.basic + self.supp:
             gen = Gen()
             self.scope[rs.ref] = compile_function("scope", [f"return {gen.cond(rs.ir.scope)}"], gen)[0]
@@ -626,10 +634,15 @@ class PointEngine:
                     continue
                 if not T.get("supplementary.valid"):
                     continue
-                L = _line(T, eng["row"])
-                if not self._in_scope(rs, L):
+                key = (ref, self._supp_key[ref](T, eng["row"]))
+                hit = self._supp_scopes.get(key)
+                if hit is None:
+                    hit = self._in_scope(rs, _line(T, eng["row"]))
+                    _remember(self._supp_scopes, key, hit)
+                if not hit:
                     continue
-                P = prep(eng["parts"].get(ref) or eng["parts"].setdefault(ref, base(L)), eng["row"], facts, {
+                P = prep(eng["parts"].get(ref) or eng["parts"].setdefault(ref, base(_line(T, eng["row"]))), eng["row"],
+                         facts, {
                     "basic.allowed_amount": line["allowed_amount"], "basic.insurer_paid": line["insurer_paid"],
                     "basic.member_share": line["member_share_amount"], "basic.deductible": line["deductible_applied"],
                     "basic.member_liability": liability})
