@@ -664,7 +664,7 @@ class PointEngine:
                 for x in f:
                     findings.append(dict(x, claim_id=line["claim_id"], __seq=x["__seq"] + semantics.SEQ_SUPP,
                                          __sev=0))
-                for j, cap in enumerate(rs.ir.benefits.caps):
+                for j, cap in enumerate(rs.ir.benefits.caps if any(excess) else ()):
                     if excess[j] > 0:
                         rc = rs.python.codes.get(cap.reason)
                         findings.append(self._finding(row[0], rs.id, cap.id, cap.reason, "cap", excess[j], "member",

@@ -232,7 +232,7 @@ def claim_facts(lines: list[dict]) -> dict:
     stay = max(1, (max(dis) - min(adm)).days) if adm and dis else None
     return {
         "claim.line_count": len(lines),
-        "claim.total_billed": sum(x["billed_amount"] for x in lines),
+        "claim.total_billed": sum([x["billed_amount"] for x in lines]),
         "claim.codes": sorted({x["service_code"] for x in lines}),
         "claim.length_of_stay": stay,
     }
@@ -331,8 +331,8 @@ class RuleIndex:
         ``own_view``; ``mine``: this line's ``entries()`` when already computed."""
         prs = self.prs
         day = L["service_date"]
-        me = (L["claim_id"], L["line_no"])
-        order = (day, *me)
+        order = (day, L["claim_id"], L["line_no"])
+        me = order[1:]
         if view is None and own:
             view = self.own_view(own)
         for i, (name, is_count, keyf, within) in enumerate(prs.agg_outputs):
@@ -353,10 +353,10 @@ class RuleIndex:
                         c += 1
                         v += x
             L[name] = c if is_count else v
-        for k, t in enumerate(prs.pairs):
+        for k, (t, name) in enumerate(prs.pair_outputs):
             rows = prs.pair_lookups[t].by_code2.get(L["service_code"])
             if not rows:  # the code bundles into nothing: no need to know the line's group
-                L[f"__pair.{t}"] = False
+                L[name] = False
                 continue
             group = prs.pair_group(t, L) if mine is None else mine[2][k]
             members = self.groups[t].get(group, ())
@@ -364,7 +364,7 @@ class RuleIndex:
                 mine_ = [(ident, code) for ident, g, code in view[1][k] if g == group]
                 if mine_:
                     members = [*members, *mine_]
-            L[f"__pair.{t}"] = prs.pair_hit(t, L, members, rows)
+            L[name] = prs.pair_hit(t, L, members, rows)
 
 
 # --- the compiled ruleset -----------------------------------------------------------------------------------------
@@ -387,6 +387,7 @@ class PythonRuleset:
             isinstance(n, ir.Call) and n.fn == "age_at" for _, e in semantics.rule_exprs(rs) for n in semantics.walk(e))
         self.pair_lookups = {t.name: PairLookup(t, loaded.tables[t.name]) for t in rs.tables if t.pair}
         self.pairs = semantics.pair_tables(rs)
+        self.pair_outputs = [(t, f"__pair.{t}") for t in self.pairs]  # what fill() writes per pair table
         self.set_fields = semantics.set_fields(rs)
         self.bypass = frozenset(str(m) for m in rs.bypass_modifiers)
         gen = Gen()
