@@ -75,22 +75,6 @@ def accumulate(allowed, active, fixed, fixed_ded, fixed_paid, rate_bp, ded_gid, 
     return ded, share, paid, excess
 
 
-def accumulate_small(allowed, active, rate_bp, ded_gid, ded_amount, ded_used, cap_gid, cap_amount, cap_used):
-    """``accumulate`` in plain Python on lists, for a claim's few lines (see ``accumulate_keyed``, which does the
-    work: here the groups are the kernel's dense ids). No ``fixed`` rows; the state comes in ``*_used``, which it
-    mutates. ``tests/test_benefits_small.py`` holds it to the kernel's integers.
-    Returns per line (deductible, member_share, insurer_paid, [cap excess per cap])."""
-    lines = [(allowed[i], active[i], rate_bp[i], None if ded_gid[i] < 0 else ded_gid[i], ded_amount[i],
-              [None if g < 0 else g for g in cap_gid[i]]) for i in range(len(allowed))]
-    ded, cap = {}, {}
-    out = accumulate_keyed(lines, cap_amount, dict(enumerate(ded_used)), dict(enumerate(cap_used)), ded, cap, None)
-    for g, v in ded.items():
-        ded_used[g] = v
-    for g, v in cap.items():
-        cap_used[g] = v
-    return out
-
-
 def accumulate_keyed(lines, cap_amount, ded_start, cap_start, ded, cap, bound):
     """``accumulate`` in plain Python over a claim's few lines (calling the compiled kernel costs more than running
     this on 5 lines), the groups named by any hashable key: each line is (allowed, active, rate_bp, deductible
