@@ -151,7 +151,9 @@ def _RANK(f: dict) -> tuple:  # a sort key, named as the itemgetters beside it
     return -f["__sev"], f["__seq"]
 
 
-CACHE_ENTRIES = 32_768  # per cache of the point engine, oldest entry out first (~2.5 kB a lookup template: ~80 MB)
+# per cache of the point engine, oldest entry out first (a lookup template is ~2.5 kB, and each ruleset's base for
+# that context a little more: some 100-250 MB for a full context cache)
+CACHE_ENTRIES = 32_768
 
 
 def _remember(cache: dict, key, value) -> None:
@@ -423,9 +425,14 @@ class PointEngine:
 
     # -- check ---------------------------------------------------------------------------------------------------
     def check(self, lines: list[dict]) -> Decision:
-        good, errors = [], []
+        good, errors, seen = [], [], set()
         for i, raw in enumerate(lines):
             row, problems = normalise(raw)
+            if not problems:  # a line number used twice: the later line is refused, as batch validation does
+                key = (row["claim_id"], row["line_no"])
+                if key in seen:
+                    row, problems = None, ["line_no: duplicate (claim_id, line_no)"]
+                seen.add(key)
             if problems:
                 errors.append({"line_no": raw.get("line_no", i + 1), "errors": problems})
             else:
@@ -610,9 +617,7 @@ class PointEngine:
         used = {}
         for rule_id, column, limit in self.limits[rs.ref]:
             prior = P[column]
-            left = limit - prior - 1
-            used[rule_id] = {"used": prior + 1, "limit": limit,
-                             "remaining": left if left > 0 else 0}  # noqa: FURB136 - no call to max per line
+            used[rule_id] = {"used": prior + 1, "limit": limit, "remaining": max(limit - prior - 1, 0)}
         caps = {}
         if ckeys:
             consumed = self.acc[rs.ref].cap

@@ -114,6 +114,38 @@ def test_bad_line_is_reported_and_the_rest_adjudicated(population_engine):
     assert d.errors and d.errors[0]["line_no"] == 2
 
 
+def test_a_line_number_used_twice_is_refused(population_engine):
+    eng = population_engine()
+    d = eng.check([line("x", 1, M1, "901910", 1, 1_000_000), line("x", 1, M1, "803020", 0, 900_000)])
+    assert [x["service_code"] for x in d.lines] == ["901910"]
+    assert d.errors == [{"line_no": 1, "errors": ["line_no: duplicate (claim_id, line_no)"]}]
+    assert d.lines[0]["rules"] == []  # the refused line's findings are not the kept line's
+
+
+def test_scope_answers_kept_per_value_of_what_the_scope_reads(population, tmp_path):
+    """A scope that reads a column only through a function (age_at reads member.birth_date) keys its kept answer on
+    it too: two members on the same day get their own answers."""
+    import shutil
+    rulesets = tmp_path / "rulesets"
+    shutil.copytree(RULESETS, rulesets)
+    supp = rulesets / "supplementary" / "complementary.yaml"
+    text = supp.read_text()
+    scope = 'scope: line.supplementary_insurer_id in ["DANA", "IRAN", "ASIA", "ALBORZ", "MOALLEM"]'
+    assert scope in text
+    supp.write_text(text.replace(scope, scope + " and age_at(line.service_date) >= 38"))
+    members, coverage, providers = population
+    coverage = pl.concat([coverage, coverage.filter(pl.col("insurer_id") == "DANA").with_columns(
+        pl.lit(M1).alias("member_id"))])
+    eng = Engine(str(rulesets), members=members, coverage=coverage, providers=providers)
+    frame = claim_frame([line("a", 1, M2, "901910", 1, 1_000_000, supplementary_insurer_id="DANA"),  # born 1985
+                         line("b", 1, M1, "901910", 1, 1_000_000, supplementary_insurer_id="DANA")])  # born 1990
+    batch = eng.adjudicate(frame)
+    point_lines, point_findings = point_run(eng, frame)
+    assert batch.lines.select("claim_id", "line_no", *COMPARED).rows() == \
+        point_lines.select("claim_id", "line_no", *COMPARED).rows()
+    assert point_lines["supplementary_ruleset"].to_list()[1] is None  # M1 is under 38
+
+
 CODES = ["901910", "803020", "803035", "990010", "000000"]
 
 
@@ -159,3 +191,20 @@ def test_bounded_caches_give_the_same_answers(population_engine, monkeypatch):
             got = eng.check(claim)
             assert (got.lines, got.findings, got.counters) == (want.lines, want.findings, want.counters)
     assert len(eng.point._ctx) == 1 and len(eng.point._scopes) == 1
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frame=claims(), extra=st.sampled_from([None, {"basic.allowed_amount": 5, "basic.member_liability": 7}]))
+def test_point_prepare_equals_prepare(shared_engine, frame, extra):
+    """The point path's prepared line (a per-context base, the row, the claim facts and the cached code-keyed table
+    fields) is the generic prepare's, for every shipped ruleset."""
+    from adjudicator.point import _line, normalise
+    from adjudicator.rules.to_python import claim_facts
+    point = PointEngine(shared_engine)
+    rows = [normalise(r)[0] for r in frame.to_dicts()]
+    facts = claim_facts(rows)
+    for row in rows:
+        L = _line(point._checked_base(row)[0], row)
+        for rs in shared_engine.rulesets:
+            want = rs.python.prepare(L if extra is None else L | extra, facts)
+            assert rs.python.point_prepare(rs.python.point_base(L), row, facts, extra) == want

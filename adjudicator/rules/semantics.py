@@ -7,6 +7,7 @@ on its own.
 from __future__ import annotations
 
 from adjudicator.rules import ir
+from adjudicator.rules.functions import CATALOGUE
 
 # Severity of a finding, for the line's primary reason (ties: the earlier finding).
 SEVERITY = {"deny": 3, "pend": 2, "limit_quantity": 1, "cap_amount": 1, "cap": 1, "flag": 0}
@@ -51,8 +52,16 @@ def walk(e):
 
 
 def columns(*exprs) -> set[str]:
-    """The frame columns the expressions read (their names; None expressions read nothing)."""
-    return {n.column for e in exprs for n in walk(e) if isinstance(n, ir.Name)}
+    """The frame columns the expressions read: their names and what their functions read implicitly (``age_at``
+    reads member.birth_date); None expressions read nothing."""
+    out = set()
+    for e in exprs:
+        for n in walk(e):
+            if isinstance(n, ir.Name):
+                out.add(n.column)
+            elif isinstance(n, ir.Call):
+                out.update(CATALOGUE[n.fn].reads)
+    return out
 
 
 def may_be_float(e) -> bool:

@@ -325,16 +325,14 @@ class RuleIndex:
         pairs = [[(ident, g[k], code) for ident, _, g, code in own] for k in range(len(self.prs.pairs))]
         return aggs, pairs
 
-    def fill(self, L: dict, own: tuple = (), mine: tuple | None = None, view: tuple | None = None) -> None:
-        """Write ``__agg{i}`` and ``__pair.T`` into a prepared line. ``own``: ``entries()`` of the counted lines of
-        the claim being checked (they are not in the index: a check changes nothing), or ``view``: their
-        ``own_view``; ``mine``: this line's ``entries()`` when already computed."""
+    def fill(self, L: dict, mine: tuple | None = None, view: tuple | None = None) -> None:
+        """Write ``__agg{i}`` and ``__pair.T`` into a prepared line. ``view``: ``own_view`` of the counted lines of
+        the claim being checked (they are not in the index: a check changes nothing); ``mine``: this line's
+        ``entries()`` when already computed."""
         prs = self.prs
         day = L["service_date"]
         order = (day, L["claim_id"], L["line_no"])
         me = order[1:]
-        if view is None and own:
-            view = self.own_view(own)
         for i, (name, is_count, keyf, within) in enumerate(prs.agg_outputs):
             if mine is None:
                 key = keyf(L)
@@ -396,15 +394,11 @@ class PythonRuleset:
             keys = [PSEUDO_KEYS.get(k, k) for k in agg.per]
             keyf = compile_function(f"key{agg.index}", ["return (" + "".join(f"L.get({k!r}), " for k in keys) + ")"],
                                     gen)[0]
-            wheref = compile_function(f"where{agg.index}", [f"return {gen.cond(agg.where)}"], gen)[0] \
-                if agg.where is not None else None
-            valuef = compile_function(f"value{agg.index}", [f"return {gen.expr(agg.value)[0]}"], gen)[0] \
-                if agg.value is not None else None
             within = parse_duration(agg.within) if agg.within else None
-            self.aggregates.append((agg, keyf, wheref, valuef, within))
+            self.aggregates.append((agg, keyf, within))  # (its `where` and value: in the generated entries())
         # what fill() needs per aggregate: the output name, count or sum, the key and the window
         self.agg_outputs = [(f"__agg{agg.index}", agg.kind == "prior_count", keyf, within)
-                            for agg, keyf, _, _, within in self.aggregates]
+                            for agg, keyf, within in self.aggregates]
         self.entries = self._compile_entries(Gen())
         self.evaluate_line, self.source = self._compile_rules(gen)
         # prepare(row, facts) -> the flat dict the generated code reads: the row, claim.*, member.age, the benefit
@@ -538,7 +532,8 @@ class PythonRuleset:
             body += [f"    if len({cache}) >= {LINE_PART_ENTRIES}:", f"        del {cache}[next(iter({cache}))]",
                      f"    {cache}[key] = part", "P.update(part)"]
         body.append("return P")
-        # what point_prepare writes over a base: placeholders for them, so the copy of a base is never resized
+        # what point_prepare writes over a base: placeholders for them, so copying a base and writing a line into
+        # it does not grow the copy (a supplementary line's basic.* and what the rules write later still add keys)
         part_keys = [k for t, cols, ctx in zip(self.keyed, self.read_cols, by_context) if not ctx
                      for k in self._views[t.name].miss]
         self._placeholders = dict.fromkeys([*CLAIM_FACTS, *part_keys])
