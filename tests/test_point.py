@@ -140,7 +140,7 @@ def test_scope_answers_kept_per_value_of_what_the_scope_reads(population, tmp_pa
     frame = claim_frame([line("a", 1, M2, "901910", 1, 1_000_000, supplementary_insurer_id="DANA"),  # born 1985
                          line("b", 1, M1, "901910", 1, 1_000_000, supplementary_insurer_id="DANA")])  # born 1990
     batch = eng.adjudicate(frame)
-    point_lines, point_findings = point_run(eng, frame)
+    point_lines, _ = point_run(eng, frame)
     assert batch.lines.select("claim_id", "line_no", *COMPARED).rows() == \
         point_lines.select("claim_id", "line_no", *COMPARED).rows()
     assert point_lines["supplementary_ruleset"].to_list()[1] is None  # M1 is under 38
