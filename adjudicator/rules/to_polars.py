@@ -278,7 +278,7 @@ class PolarsRuleset:
                 tab = tab.sort("__code", pl.col(lo).fill_null(dt.date(1, 1, 1)))
             key = [pl.col(k).alias(f"{t.name}.{k}")] if f"{t.name}.{k}" in self.reads else []
             rows = pl.DataFrame([pl.Series(f"{t.name}.{FOUND}", np.ones(tab.height, np.bool_))]).hstack(
-                tab.select([pl.col(c).alias(f"{t.name}.{c}") for c in data] + key).get_columns())
+                tab.select([pl.col(c).alias(f"{t.name}.{c}") for c in data] + key).get_columns()).rechunk()
             code = tab["__code"].to_numpy()
             if t.valid:
                 off = np.searchsorted(code, np.arange(len(dom) + 1)).astype(np.int64)
@@ -363,7 +363,7 @@ class PolarsRuleset:
             else:
                 rows_df, row_of = found
                 rows = row_of[b.codes(col)]
-            return f.hstack(rows_df.select(pl.all().gather(encode.row_series(rows))).get_columns())
+            return f.hstack(rows_df[encode.row_series(rows)].get_columns())
         tab = self.tables[t.name]
         keys = [k for k, _ in t.key]
         cols = [c for c, _ in t.columns]
