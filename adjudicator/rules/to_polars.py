@@ -579,22 +579,27 @@ class PolarsRuleset:
             return pl.DataFrame(schema=FINDING_SCHEMA)
         rows, rule, amt, amt_ok, sev, _ = hits
         amount_s = _series("amount_effect", amt, amt_ok)
-        at = pl.Series(rows)
-        consts = self.meta().select(pl.exclude("__i", "__sev0").gather(pl.Series(rule)))
-        out = pl.DataFrame([f["claim_id"].gather(at), f["line_no"].gather(at)]).hstack(consts.get_columns())
+        # frames gathered by an index of polars' own type (an Int64 index is cast once per column)
+        consts = self.meta().select(pl.exclude("__i", "__sev0"))[encode.row_series(rule)]
+        out = f.select("claim_id", "line_no")[encode.row_series(rows)].hstack(consts.get_columns())
         out = out.with_columns(amount_s, pl.Series("__sev", sev))
         return out.select(list(FINDING_SCHEMA))
 
     def rules_list(self, f: pl.DataFrame, hits: tuple) -> pl.Series:
-        """The fired rules of each line, qualified: decoded once per distinct set of fired rules."""
-        if not self.reported:
+        """The fired rules of each line, qualified: built once per distinct set of fired rules and gathered."""
+        if not self.reported or not f.height:
             return pl.Series("rules", [[]] * f.height, pl.List(pl.String))
         masks = hits[-1]
         ids, first = encode.dense_rows(masks)
-        names = [f"{self.rs.id}:{r.id}" for _, r in self.reported]
-        decoded = [[names[k] for k in range(len(names)) if masks[row, k // fired.WORD] >> (k % fired.WORD) & 1]
-                   for row in first]
-        return pl.Series("rules", decoded, pl.List(pl.String)).gather(pl.Series(ids))
+        k = np.arange(len(self.reported))
+        held = (masks[first][:, k // fired.WORD] >> (k % fired.WORD)) & 1 == 1  # (set, rule)
+        _, rule = np.nonzero(held)  # set then rule order
+        names = pl.Series("rules", [f"{self.rs.id}:{r.id}" for _, r in self.reported], pl.String)
+        length = held.sum(axis=1)
+        # each set's list a slice of the sets' names laid end to end (no Python list per set)
+        sets = pl.DataFrame({"o": np.cumsum(length) - length, "n": length}).select(
+            pl.lit(names.gather(rule)).implode().list.slice(pl.col("o"), pl.col("n")).alias("rules")).to_series()
+        return sets.gather(encode.row_series(ids))
 
     def code(self, reason: str) -> tuple[str, str]:
         if reason in self.codes:
