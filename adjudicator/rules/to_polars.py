@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from adjudicator import codes as catalogue
-from adjudicator import dates, schema
+from adjudicator import chunks, dates, schema
 from adjudicator.rules import encode, fired, ir, semantics, window
 from adjudicator.rules.pairs import PairIndex, pair_sweep
 from adjudicator.rules.check import PSEUDO_KEYS, parse_duration
@@ -514,38 +514,19 @@ class PolarsRuleset:
                            *[pl.lit(None).alias(s) for s in self.set_fields])
         number = {i: k for k, (i, _) in enumerate(self.reported)}
         meta_sev = self.meta()["__sev0"].to_numpy() if self.reported else np.zeros(0, np.int64)
-        parts = []
+        # lines are independent: the compiled passes go over quarter-million-line chunks (each chunk's arrays stay
+        # in cache), on two threads for a large frame (they release the GIL)
+        threads = 2 if n >= PARALLEL_ROWS else 1
+        spans = list(chunks.chunks(n))
+        parts: list[list[tuple]] = [[] for _ in spans]
         for run in self.runs:
             rep = [i for i in run if i in number]
-            valued = [i for i in rep if self.rs.rules[i].action in ("limit_quantity", "cap_amount")]
             if rep:
-                exprs = []
-                for i in rep:  # the lines where each condition holds and there, a limit's or cap's value
-                    cond = condition(self.rs.rules[i].when)
-                    if not cond.meta.root_names():  # on constants alone it is one value: broadcast it to the lines
-                        cond = pl.repeat(True, pl.len()) & cond
-                    exprs.append(cond.arg_true().implode().alias(f"c{i}"))
-                    if i in valued:  # every line's value (one if constant), taken where the condition holds below
-                        raw = amount(self.rs.rules[i].value)
-                        v = pl.when(raw.is_null()).then(pl.lit(-1, pl.Int64)).otherwise(
-                            pl.max_horizontal(raw, pl.lit(0, pl.Int64)))
-                        exprs.append(v.implode().alias(f"v{i}"))
-                sel = f.select(exprs)
-                pos = [sel[f"c{i}"][0].to_numpy() for i in rep]
-                start = np.zeros(len(rep) + 1, np.int64)
-                start[1:] = np.cumsum([p.shape[0] for p in pos])
-                val = np.zeros(start[-1], np.int64)
-                for j, i in enumerate(rep):
-                    if i in valued:
-                        every = sel[f"v{i}"][0].to_numpy()
-                        val[start[j]:start[j + 1]] = every[pos[j]] if every.shape[0] == n else every[0]
-                rules = [self.rs.rules[i] for i in rep]
-                parts.append(fired.apply_run(
-                    np.array([ACTION[r.action] for r in rules], np.int64),
-                    np.array([r.liability == "member" for r in rules], np.bool_),
-                    np.array([number[i] for i in rep], np.int64), meta_sev[[number[i] for i in rep]],
-                    semantics.DENY_SEVERITY, start, np.concatenate(pos).astype(np.int64), val,
-                    aq, aq_ok, aa, aa_ok, denied, pended, adjusted, red, red_ok))
+                args = self._run_args(f, rep, number, meta_sev) + (
+                    aq, aq_ok, aa, aa_ok, denied, pended, adjusted, red, red_ok)
+                done = chunks.each_chunk(n, lambda lo, k: fired.apply_run(lo, lo + k, *args), threads=threads)
+                for part, got in zip(parts, done):
+                    part.append(got)
             sets = [self.rs.rules[i] for i in run if i not in number]
             for r in sets:  # they read no field written earlier in the run: the frame still holds what they read
                 cond = condition(r.when)
@@ -555,10 +536,44 @@ class PolarsRuleset:
                 f = f.with_columns(_series("allowed_quantity", aq, aq_ok), _series("allowed_amount", aa, aa_ok))
         f = f.with_columns(pl.Series("__denied", denied), pl.Series("__pended", pended),
                            pl.Series("__adjusted", adjusted), _series("__member_red", red, red_ok))
-        cols = [np.concatenate([p[c] for p in parts]) if parts else np.zeros(0, dt_)
-                for c, dt_ in enumerate((np.int64, np.int64, np.int64, np.bool_, np.int64))]
-        order, masks = fired.by_line(cols[0], cols[1], n, len(self.reported))
-        return f, (*[c[order] for c in cols], masks)
+        n_rules = len(self.reported)
+        # (each_chunk cuts the same chunks as spans above: chunk lo // CHUNK)
+        by_chunk = chunks.each_chunk(n, lambda lo, k: _by_line(parts[lo // chunks.CHUNK], lo, lo + k, n_rules),
+                                     threads=threads)
+        if not by_chunk:
+            return f, fired.by_line(*(np.zeros(0, t) for t in HIT_TYPES), 0, 0, n_rules)
+        return f, tuple(np.concatenate([h[c] for h in by_chunk]) for c in range(6))
+
+    def _run_args(self, f: pl.DataFrame, rep: list[int], number: dict[int, int], meta_sev: np.ndarray) -> tuple:
+        """``fired.apply_run``'s description of a run of reported rules: one ``select`` of the lines where each
+        condition holds and, for a limit or cap, the values there."""
+        n = f.height
+        valued = [i for i in rep if self.rs.rules[i].action in ("limit_quantity", "cap_amount")]
+        exprs = []
+        for i in rep:
+            cond = condition(self.rs.rules[i].when)
+            if not cond.meta.root_names():  # on constants alone it is one value: broadcast it to the lines
+                cond = pl.repeat(True, pl.len()) & cond
+            exprs.append(cond.arg_true().implode().alias(f"c{i}"))
+            if i in valued:  # every line's value (one if constant), taken where the condition holds below
+                raw = amount(self.rs.rules[i].value)
+                v = pl.when(raw.is_null()).then(pl.lit(-1, pl.Int64)).otherwise(
+                    pl.max_horizontal(raw, pl.lit(0, pl.Int64)))
+                exprs.append(v.implode().alias(f"v{i}"))
+        sel = f.select(exprs)
+        pos = [sel[f"c{i}"][0].to_numpy() for i in rep]
+        start = np.zeros(len(rep) + 1, np.int64)
+        start[1:] = np.cumsum([p.shape[0] for p in pos])
+        val = np.zeros(start[-1], np.int64)
+        for j, i in enumerate(rep):
+            if i in valued:
+                every = sel[f"v{i}"][0].to_numpy()
+                val[start[j]:start[j + 1]] = every[pos[j]] if every.shape[0] == n else every[0]
+        rules = [self.rs.rules[i] for i in rep]
+        return (np.array([ACTION[r.action] for r in rules], np.int64),
+                np.array([r.liability == "member" for r in rules], np.bool_),
+                np.array([number[i] for i in rep], np.int64), meta_sev[[number[i] for i in rep]],
+                semantics.DENY_SEVERITY, start, np.concatenate(pos).astype(np.int64), val)
 
     def meta(self) -> pl.DataFrame:
         """One row per reported rule: the constant columns of its findings."""
@@ -637,6 +652,16 @@ ACTION = {"deny": fired.DENY, "pend": fired.PEND, "flag": fired.FLAG, "limit_qua
           "cap_amount": fired.CAP}
 WRITES = {"deny": {"allowed_quantity", "allowed_amount"}, "limit_quantity": {"allowed_quantity", "allowed_amount"},
           "cap_amount": {"allowed_amount"}}
+
+
+HIT_TYPES = (np.int64, np.int64, np.int64, np.bool_, np.int64)  # (line, rule, amount, amount not null, severity)
+
+
+def _by_line(runs: list[tuple], lo: int, hi: int, n_rules: int) -> tuple:
+    """The hits of the lines ``lo:hi`` (one tuple of ``fired.apply_run`` per run) in line then rule order, and
+    the lines' mask words (``fired.by_line``)."""
+    cols = [np.concatenate([r[c] for r in runs]) if runs else np.zeros(0, t) for c, t in enumerate(HIT_TYPES)]
+    return fired.by_line(*cols, lo, hi - lo, n_rules)
 
 
 def _series(name: str, values: np.ndarray, ok: np.ndarray) -> pl.Series:
