@@ -47,7 +47,7 @@ def _resolve(m, cells, owner, order, bypass, n_codes, matrix, keys, state, out):
     for k in range(m):
         cell = cells[k]
         if matrix.shape[0]:
-            if k + AHEAD < m:  # the byte of the lookup AHEAD on: a miss each wait is not enough on its own
+            if k + AHEAD < m:  # the byte of the lookup AHEAD on (the loop alone overlaps too few misses)
                 prefetch(matrix, cells[k + AHEAD] >> 2)
             st = (matrix[cell >> 2] >> ((cell & 3) * 2)) & 3
         else:
