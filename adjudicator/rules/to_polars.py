@@ -426,17 +426,25 @@ class PolarsRuleset:
         jobs = [(f"__agg{agg.index}", partial(self._aggregate, b, agg)) for agg in self.aggregates]
         jobs += [(f"__pair.{name}", partial(self._pair, b, name)) for name in self.pairs]
         if len(jobs) > 1 and u.height >= PARALLEL_ROWS:
-            # the encodings they share first, then the compiled passes side by side (they release the GIL)
-            for agg in self.aggregates:
-                b.sweep(tuple(PSEUDO_KEYS.get(k, k) for k in agg.per))
-            for name in self.pairs:
-                self._pair_groups(b, name)
-                b.codes("service_code")
+            self._share(b)  # the encodings they share first, then the compiled passes side by side
             with ThreadPoolExecutor(2) as pool:
                 out = list(pool.map(lambda job: job[1](), jobs))
         else:
             out = [job() for _, job in jobs]
         return u.hstack([pl.Series(name, values) for (name, _), values in zip(jobs, out)])
+
+    def _share(self, b: Batch) -> None:
+        """The sweep orders and pair groups the aggregates and pairs share, of the key columns the frame has now
+        (a key may be a table column or the benefit year, added by ``prepare``)."""
+        have = set(b.frame.columns)
+        for agg in self.aggregates:
+            keys = tuple(PSEUDO_KEYS.get(k, k) for k in agg.per)
+            if set(keys) <= have:
+                b.sweep(keys)
+        for name in self.pairs:
+            if self.rs.table(name).pair_within != "claim":  # (a claim's groups are one counting sort, not kept)
+                self._pair_groups(b, name)
+            b.codes("service_code")
 
     def _aggregate(self, b: Batch, agg: ir.Aggregate) -> np.ndarray:
         """``prior_count`` / ``prior_sum`` of every line of the frame, in row order."""
@@ -649,7 +657,14 @@ class PolarsRuleset:
             universe = batch
         b = Batch(universe, self)
         self._encode_ahead(b)
-        universe = self._prepare(b)
+        if (self.aggregates or self.pairs) and universe.height >= PARALLEL_ROWS:
+            # the sweep orders (compiled passes on the ids) while prepare gathers the tables
+            with ThreadPoolExecutor(1) as pool:
+                shared = pool.submit(self._share, b)
+                universe = self._prepare(b)
+                shared.result()
+        else:
+            universe = self._prepare(b)
         universe = self.universe_columns(universe, b)
         f = universe.filter(~pl.col("__hist")) if universe.height != lines.height else universe
         f, hits = self.apply_rules(f)
