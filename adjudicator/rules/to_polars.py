@@ -574,14 +574,13 @@ class PolarsRuleset:
         valued = [i for i in rep if self.rs.rules[i].action in ("limit_quantity", "cap_amount")]
         exprs = []
         for i in rep:
-            cond = condition(self.rs.rules[i].when)
+            when = self.rs.rules[i].when
+            cond = pl.lit(True) if when is None else translate(when)  # (arg_true passes over a null: no fire)
             if not cond.meta.root_names():  # on constants alone it is one value: broadcast it to the lines
                 cond = pl.repeat(True, pl.len()) & cond
             exprs.append(cond.arg_true().implode().alias(f"c{i}"))
             if i in valued:  # every line's value (one if constant), taken where the condition holds below
-                raw = amount(self.rs.rules[i].value)
-                v = pl.when(raw.is_null()).then(pl.lit(-1, pl.Int64)).otherwise(
-                    pl.max_horizontal(raw, pl.lit(0, pl.Int64)))
+                v = amount(self.rs.rules[i].value).clip(lower_bound=0).fill_null(-1)
                 exprs.append(v.implode().alias(f"v{i}"))
         sel = f.select(exprs)
         pos = [sel[f"c{i}"][0].to_numpy() for i in rep]
