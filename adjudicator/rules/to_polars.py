@@ -452,14 +452,19 @@ class PolarsRuleset:
         keys = tuple(PSEUDO_KEYS.get(k, k) for k in agg.per)
         within = parse_duration(agg.within) if agg.within else None
         flag = pl.col("__counts") & (condition(agg.where) if agg.where is not None else pl.lit(True))
-        value = translate(agg.value) if agg.value is not None else pl.lit(0, pl.Int64)
-        cols = u.select(flag.fill_null(False).alias("flag"), value.fill_null(0).alias("value"),
-                        pl.any_horizontal([pl.col(k).is_null() for k in keys]).alias("nk"))
-        values = cols["value"]
-        values = values.cast(pl.Float64) if values.dtype.is_float() else values.cast(pl.Int64)
+        exprs = [flag.fill_null(False).alias("flag"),
+                 pl.any_horizontal([pl.col(k).is_null() for k in keys]).alias("nk")]
+        if agg.value is not None:
+            exprs.append(translate(agg.value).fill_null(0).alias("value"))
+        cols = u.select(exprs)
         so = b.sweep(keys)
+        if agg.value is not None:
+            values = cols["value"]
+            values = so.gather(window.arr(values.cast(pl.Float64) if values.dtype.is_float() else values.cast(pl.Int64)))
+        else:  # (a count: the sum runs over zeros)
+            values = np.zeros(u.height, np.int64)
         count, total = window.prior_sweep(so.bounds, so.days, window.window_starts(so, u["service_date"], within),
-                                          so.gather(window.arr(cols["flag"])), so.gather(window.arr(values)))
+                                          so.gather(window.arr(cols["flag"])), values)
         out = so.scatter(count if agg.kind == "prior_count" else total)
         # a line whose key is null has no group: no earlier line shares a null key
         nk = cols["nk"]
@@ -547,7 +552,7 @@ class PolarsRuleset:
             if rep:
                 args = self._run_args(f, rep, number, meta_sev) + (
                     aq, aq_ok, aa, aa_ok, denied, pended, adjusted, red, red_ok)
-                done = chunks.each_chunk(n, lambda lo, k: fired.apply_run(lo, lo + k, *args), threads=threads)
+                done = chunks.each_chunk(n, partial(_apply_chunk, args), threads=threads)
                 for part, got in zip(parts, done):
                     part.append(got)
             sets = [self.rs.rules[i] for i in run if i not in number]
@@ -681,6 +686,11 @@ ACTION = {"deny": fired.DENY, "pend": fired.PEND, "flag": fired.FLAG, "limit_qua
           "cap_amount": fired.CAP}
 WRITES = {"deny": {"allowed_quantity", "allowed_amount"}, "limit_quantity": {"allowed_quantity", "allowed_amount"},
           "cap_amount": {"allowed_amount"}}
+
+
+def _apply_chunk(args: tuple, lo: int, k: int) -> tuple:
+    """``fired.apply_run`` on the lines ``lo:lo+k``."""
+    return fired.apply_run(lo, lo + k, *args)
 
 
 HIT_TYPES = (np.int64, np.int64, np.int64, np.bool_, np.int64)  # (line, rule, amount, amount not null, severity)
