@@ -181,6 +181,7 @@ def amount(e) -> pl.Expr:
 # --- the compiled ruleset -----------------------------------------------------------------------------------------
 
 PARALLEL_ROWS = 50_000  # below this, threads cost more than they save
+IDX = np.uint32 if pl.get_index_type() == pl.UInt32 else np.uint64  # polars' row numbers (arg_true's)
 CLAIM_FIELDS = ("claim.line_count", "claim.total_billed", "claim.codes", "claim.length_of_stay")
 
 
@@ -577,18 +578,19 @@ class PolarsRuleset:
         condition holds and, for a limit or cap, the values there."""
         n = f.height
         valued = [i for i in rep if self.rs.rules[i].action in ("limit_quantity", "cap_amount")]
-        exprs = []
+        exprs, pos = [], {}
         for i in rep:
             when = self.rs.rules[i].when
             cond = pl.lit(True) if when is None else translate(when)  # (arg_true passes over a null: no fire)
-            if not cond.meta.root_names():  # on constants alone it is one value: broadcast it to the lines
-                cond = pl.repeat(True, pl.len()) & cond
-            exprs.append(cond.arg_true().implode().alias(f"c{i}"))
+            if cond.meta.root_names():
+                exprs.append(cond.arg_true().implode().alias(f"c{i}"))
+            else:  # on constants alone: every line or none
+                pos[i] = np.arange(n if pl.select(cond.fill_null(False)).item() else 0, dtype=IDX)
             if i in valued:  # every line's value (one if constant), taken where the condition holds below
                 v = amount(self.rs.rules[i].value).clip(lower_bound=0).fill_null(-1)
                 exprs.append(v.implode().alias(f"v{i}"))
         sel = f.select(exprs)
-        pos = [sel[f"c{i}"][0].to_numpy() for i in rep]
+        pos = [pos[i] if i in pos else sel[f"c{i}"][0].to_numpy() for i in rep]
         start = np.zeros(len(rep) + 1, np.int64)
         start[1:] = np.cumsum([p.shape[0] for p in pos])
         val = np.zeros(start[-1], np.int64)
@@ -600,7 +602,7 @@ class PolarsRuleset:
         return (np.array([ACTION[r.action] for r in rules], np.int64),
                 np.array([r.liability == "member" for r in rules], np.bool_),
                 np.array([number[i] for i in rep], np.int64), meta_sev[[number[i] for i in rep]],
-                semantics.DENY_SEVERITY, start, np.concatenate(pos).astype(np.int64), val)
+                semantics.DENY_SEVERITY, start, np.concatenate(pos).astype(IDX, copy=False), val)
 
     def meta(self) -> pl.DataFrame:
         """One row per reported rule: the constant columns of its findings."""
