@@ -24,9 +24,10 @@ DENY, PEND, FLAG, LIMIT, CAP = 0, 1, 2, 3, 4  # the reported actions, as the sta
 
 
 @numba.njit(cache=True, nogil=True)
-def apply_run(kind, member, number, sev0, deny_sev, start, pos, val,
+def apply_run(lo, hi, kind, member, number, sev0, deny_sev, start, pos, val,
               aq, aq_ok, aa, aa_ok, denied, pended, adjusted, red, red_ok):  # pragma: no cover - compiled
-    """Apply one run of reported rules to every line, in place on the state arrays (``*_ok``: not null).
+    """Apply one run of reported rules to the lines ``lo:hi``, in place on the state arrays (``*_ok``: not null);
+    disjoint ranges may run on threads side by side.
 
     Rule ``j`` of the run has action ``kind[j]``, is member liability if ``member[j]``, is reported as rule
     ``number[j]`` with severity ``sev0[j]``; its condition holds on the lines ``pos[start[j]:start[j+1]]``
@@ -43,7 +44,8 @@ def apply_run(kind, member, number, sev0, deny_sev, start, pos, val,
     p = 0
     for j in range(kind.shape[0]):
         k, red_too = kind[j], member[j] and kind[j] != PEND and kind[j] != FLAG
-        for q in range(start[j], start[j + 1]):
+        a, b = start[j], start[j + 1]
+        for q in range(a + np.searchsorted(pos[a:b], lo), a + np.searchsorted(pos[a:b], hi)):
             i = pos[q]
             e, e_ok, s = np.int64(0), True, sev0[j]
             if k == DENY:
@@ -87,13 +89,23 @@ def apply_run(kind, member, number, sev0, deny_sev, start, pos, val,
 
 
 @numba.njit(cache=True, nogil=True)
-def by_line(at, rule, n, n_rules):  # pragma: no cover - compiled
-    """The (line, rule) pairs of the runs (in rule order) put in line then rule order (``encode.bucket``, a stable
-    counting sort): the permutation, and each line's fired set as bit words (``masks[i, k // WORD]`` has bit
-    ``k % WORD``)."""
-    order, _ = bucket(at, n)
+def by_line(at, rule, amt, amt_ok, sev, lo, n, n_rules):  # pragma: no cover - compiled
+    """The (line, rule, amount, amount not null, severity) rows of the runs of the lines ``lo:lo+n`` (each run in
+    rule then line order) put in line then rule order (``encode.bucket``, a stable counting sort), and each line's
+    fired set as bit words (``masks[i - lo, k // WORD]`` has bit ``k % WORD``)."""
+    order, _ = bucket(at - lo, n)
     masks = np.zeros((n, (n_rules + WORD - 1) // WORD), np.int64)
     for j in range(at.shape[0]):
         k = rule[j]
-        masks[at[j], k // WORD] |= np.int64(1) << (k % WORD)
-    return order, masks
+        masks[at[j] - lo, k // WORD] |= np.int64(1) << (k % WORD)
+    # one column at a time: a gather of five at once reads from too many places for the prefetcher
+    return _gather(at, order), _gather(rule, order), _gather(amt, order), _gather(amt_ok, order), \
+        _gather(sev, order), masks
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather(a, order):  # pragma: no cover - compiled
+    out = np.empty(order.shape[0], a.dtype)
+    for p in range(order.shape[0]):
+        out[p] = a[order[p]]
+    return out

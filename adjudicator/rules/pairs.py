@@ -13,8 +13,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from adjudicator.prefetch import prefetch
+
 NONE, ALWAYS, BYPASSABLE = 0, 1, 2
 MATRIX_MAX_CODES = 16_384  # a 2-bit matrix of at most 64 MiB
+AHEAD = 64  # how many buffered lookups ahead ``_resolve`` prefetches the matrix byte
 
 
 class PairIndex:
@@ -44,6 +47,8 @@ def _resolve(m, cells, owner, order, bypass, n_codes, matrix, keys, state, out):
     for k in range(m):
         cell = cells[k]
         if matrix.shape[0]:
+            if k + AHEAD < m:  # the byte of the lookup AHEAD on (the loop alone overlaps too few misses)
+                prefetch(matrix, cells[k + AHEAD] >> 2)
             st = (matrix[cell >> 2] >> ((cell & 3) * 2)) & 3
         else:
             key = (np.uint64(cell // n_codes) << np.uint64(32)) | np.uint64(cell % n_codes)

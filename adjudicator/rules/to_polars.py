@@ -12,14 +12,15 @@ per row.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial, singledispatch
+from functools import partial, reduce, singledispatch
 
 import numpy as np
 import polars as pl
 
 from adjudicator import codes as catalogue
-from adjudicator import dates, schema
+from adjudicator import chunks, dates, schema
 from adjudicator.rules import encode, fired, ir, semantics, window
 from adjudicator.rules.pairs import PairIndex, pair_sweep
 from adjudicator.rules.check import PSEUDO_KEYS, parse_duration
@@ -120,12 +121,19 @@ def _(n: ir.IsNull) -> pl.Expr:
     return a.is_not_null() if n.negate else a.is_null()
 
 
+FEW = 3  # a string list literal this short is tested by equalities
+
+
 @translate.register
 def _(n: ir.In) -> pl.Expr:
     item = translate(n.item)
     if isinstance(n.container, ir.ListLit):
         values = [i.value for i in n.container.items]
-        hit = pl.when(item.is_null()).then(None).otherwise(item.is_in(values))
+        if 0 < len(values) <= FEW and all(isinstance(v, str) for v in values):
+            # a few strings: equalities are 2-3x faster than polars' string is_in (null stays null either way)
+            hit = reduce(operator.or_, [item == v for v in values])
+        else:
+            hit = pl.when(item.is_null()).then(None).otherwise(item.is_in(values))
     else:
         lst = translate(n.container)
         hit = pl.when(item.is_null() | lst.is_null()).then(None).otherwise(lst.list.contains(item))
@@ -173,6 +181,7 @@ def amount(e) -> pl.Expr:
 # --- the compiled ruleset -----------------------------------------------------------------------------------------
 
 PARALLEL_ROWS = 50_000  # below this, threads cost more than they save
+IDX = np.uint32 if pl.get_index_type() == pl.UInt32 else np.uint64  # polars' row numbers (arg_true's)
 CLAIM_FIELDS = ("claim.line_count", "claim.total_billed", "claim.codes", "claim.length_of_stay")
 
 
@@ -263,8 +272,10 @@ class PolarsRuleset:
         return self._domains[col]
 
     def _lookup(self, t: ir.Table) -> tuple:
-        """(the table's rows as the frame gets them, then row arrays): for a plain table ``row_of[code]``; for a
-        versioned one the rows sorted by (code, first day) with ``off``, ``lo``, ``hi`` for ``versioned_rows``."""
+        """(the table's rows as the frame gets them, less the found column and with booleans as UInt8 — polars
+        gathers a bit column at half the speed of a byte column —, then row arrays): for a plain table
+        ``row_of[code]``; for a versioned one the rows sorted by (code, first day) with ``off``, ``lo``, ``hi``
+        for ``versioned_rows``."""
         if t.name not in self._lookups:
             tab = self.tables[t.name]
             (k, col), = t.key
@@ -277,8 +288,8 @@ class PolarsRuleset:
                 lo, hi = t.valid
                 tab = tab.sort("__code", pl.col(lo).fill_null(dt.date(1, 1, 1)))
             key = [pl.col(k).alias(f"{t.name}.{k}")] if f"{t.name}.{k}" in self.reads else []
-            rows = pl.DataFrame([pl.Series(f"{t.name}.{FOUND}", np.ones(tab.height, np.bool_))]).hstack(
-                tab.select([pl.col(c).alias(f"{t.name}.{c}") for c in data] + key).get_columns())
+            rows = tab.select([pl.col(c).alias(f"{t.name}.{c}") for c in data] + key).rechunk()
+            rows = rows.with_columns(pl.col(pl.Boolean).cast(pl.UInt8))
             code = tab["__code"].to_numpy()
             if t.valid:
                 off = np.searchsorted(code, np.arange(len(dom) + 1)).astype(np.int64)
@@ -346,24 +357,37 @@ class PolarsRuleset:
         f = f.with_columns(**adds)
         if over:
             f = f.drop("__claim")
-        for t in self.rs.tables:
-            if not t.pair:
-                f = self._join_table(f, t, b)
+        keyed = [t for t in self.rs.tables if not t.pair]
+        gathered = [t for t in keyed if self._coded(t) and not any(c.startswith(t.name + ".") for c in f.columns)]
+        if len(gathered) > 1 and f.height >= PARALLEL_ROWS:  # the gathers of two tables side by side
+            with ThreadPoolExecutor(2) as pool:
+                got = dict(zip([t.name for t in gathered], pool.map(lambda t: self._gather(t, b), gathered)))
+        else:
+            got = {t.name: self._gather(t, b) for t in gathered}
+        for t in keyed:
+            f = f.hstack(got[t.name]) if t.name in got else self._join_table(f, t, b)
         b.frame = f
         return f
 
+    def _gather(self, t: ir.Table, b: Batch) -> list[pl.Series]:
+        """A table's columns for the frame's lines: its rows gathered by the row each line's code (and date)
+        picks."""
+        (_, col), = t.key
+        if t.valid:
+            rows_df, off, lo, hi = self._lookup(t)
+            rows = encode.versioned_rows(b.codes(col), b.days(), off, lo, hi)
+        else:
+            rows_df, row_of = self._lookup(t)
+            rows = row_of[b.codes(col)]
+        found = pl.select(pl.when(pl.lit(pl.Series(rows >= 0))).then(True)).to_series()  # True or null
+        if not rows_df.width:  # no column of it is read (a frame without columns has no rows to gather)
+            return [found.alias(f"{t.name}.{FOUND}")]
+        got = rows_df[encode.row_series(rows)]
+        back = [c for c in got.columns if self.tables[t.name].schema[c[len(t.name) + 1:]] == pl.Boolean]
+        return [found.alias(f"{t.name}.{FOUND}")] + got.with_columns(pl.col(back).cast(pl.Boolean)).get_columns()
+
     def _join_table(self, f: pl.DataFrame, t: ir.Table, b: Batch) -> pl.DataFrame:
-        if self._coded(t) and not any(c.startswith(t.name + ".") for c in f.columns):
-            # a gather of the table's rows by the row each line's code (and date) picks
-            (_, col), = t.key
-            found = self._lookup(t)
-            if t.valid:
-                rows_df, off, lo, hi = found
-                rows = encode.versioned_rows(b.codes(col), b.days(), off, lo, hi)
-            else:
-                rows_df, row_of = found
-                rows = row_of[b.codes(col)]
-            return f.hstack(rows_df.select(pl.all().gather(encode.row_series(rows))).get_columns())
+        """A table's columns by a polars join (a table not looked up through code ids)."""
         tab = self.tables[t.name]
         keys = [k for k, _ in t.key]
         cols = [c for c, _ in t.columns]
@@ -403,17 +427,25 @@ class PolarsRuleset:
         jobs = [(f"__agg{agg.index}", partial(self._aggregate, b, agg)) for agg in self.aggregates]
         jobs += [(f"__pair.{name}", partial(self._pair, b, name)) for name in self.pairs]
         if len(jobs) > 1 and u.height >= PARALLEL_ROWS:
-            # the encodings they share first, then the compiled passes side by side (they release the GIL)
-            for agg in self.aggregates:
-                b.sweep(tuple(PSEUDO_KEYS.get(k, k) for k in agg.per))
-            for name in self.pairs:
-                self._pair_groups(b, name)
-                b.codes("service_code")
+            self._share(b)  # the encodings they share first, then the compiled passes side by side
             with ThreadPoolExecutor(2) as pool:
                 out = list(pool.map(lambda job: job[1](), jobs))
         else:
             out = [job() for _, job in jobs]
         return u.hstack([pl.Series(name, values) for (name, _), values in zip(jobs, out)])
+
+    def _share(self, b: Batch) -> None:
+        """The sweep orders and pair groups the aggregates and pairs share, of the key columns the frame has now
+        (a key may be a table column or the benefit year, added by ``prepare``)."""
+        have = set(b.frame.columns)
+        for agg in self.aggregates:
+            keys = tuple(PSEUDO_KEYS.get(k, k) for k in agg.per)
+            if set(keys) <= have:
+                b.sweep(keys)
+        for name in self.pairs:
+            if self.rs.table(name).pair_within != "claim":  # (a claim's groups are one counting sort, not kept)
+                self._pair_groups(b, name)
+            b.codes("service_code")
 
     def _aggregate(self, b: Batch, agg: ir.Aggregate) -> np.ndarray:
         """``prior_count`` / ``prior_sum`` of every line of the frame, in row order."""
@@ -421,14 +453,19 @@ class PolarsRuleset:
         keys = tuple(PSEUDO_KEYS.get(k, k) for k in agg.per)
         within = parse_duration(agg.within) if agg.within else None
         flag = pl.col("__counts") & (condition(agg.where) if agg.where is not None else pl.lit(True))
-        value = translate(agg.value) if agg.value is not None else pl.lit(0, pl.Int64)
-        cols = u.select(flag.fill_null(False).alias("flag"), value.fill_null(0).alias("value"),
-                        pl.any_horizontal([pl.col(k).is_null() for k in keys]).alias("nk"))
-        values = cols["value"]
-        values = values.cast(pl.Float64) if values.dtype.is_float() else values.cast(pl.Int64)
+        exprs = [flag.fill_null(False).alias("flag"),
+                 pl.any_horizontal([pl.col(k).is_null() for k in keys]).alias("nk")]
+        if agg.value is not None:
+            exprs.append(translate(agg.value).fill_null(0).alias("value"))
+        cols = u.select(exprs)
         so = b.sweep(keys)
+        if agg.value is not None:
+            values = cols["value"]
+            values = so.gather(window.arr(values.cast(pl.Float64) if values.dtype.is_float() else values.cast(pl.Int64)))
+        else:  # (a count: the sum runs over zeros)
+            values = np.zeros(u.height, np.int64)
         count, total = window.prior_sweep(so.bounds, so.days, window.window_starts(so, u["service_date"], within),
-                                          so.gather(window.arr(cols["flag"])), so.gather(window.arr(values)))
+                                          so.gather(window.arr(cols["flag"])), values)
         out = so.scatter(count if agg.kind == "prior_count" else total)
         # a line whose key is null has no group: no earlier line shares a null key
         nk = cols["nk"]
@@ -506,38 +543,19 @@ class PolarsRuleset:
                            *[pl.lit(None).alias(s) for s in self.set_fields])
         number = {i: k for k, (i, _) in enumerate(self.reported)}
         meta_sev = self.meta()["__sev0"].to_numpy() if self.reported else np.zeros(0, np.int64)
-        parts = []
+        # lines are independent: the compiled passes go over quarter-million-line chunks (each chunk's arrays stay
+        # in cache), on two threads for a large frame (they release the GIL)
+        threads = 2 if n >= PARALLEL_ROWS else 1
+        spans = list(chunks.chunks(n))
+        parts: list[list[tuple]] = [[] for _ in spans]
         for run in self.runs:
             rep = [i for i in run if i in number]
-            valued = [i for i in rep if self.rs.rules[i].action in ("limit_quantity", "cap_amount")]
             if rep:
-                exprs = []
-                for i in rep:  # the lines where each condition holds and there, a limit's or cap's value
-                    when = self.rs.rules[i].when
-                    # (a condition on constants alone is one value: broadcast it to the frame's lines)
-                    cond = pl.repeat(True, pl.len()) & condition(when)
-                    exprs.append(cond.arg_true().cast(pl.Int64).implode().alias(f"c{i}"))
-                    if i in valued:
-                        raw = amount(self.rs.rules[i].value)
-                        v = pl.when(raw.is_null()).then(pl.lit(-1, pl.Int64)).otherwise(
-                            pl.max_horizontal(raw, pl.lit(0, pl.Int64)))
-                        # (the when makes a literal value as long as the condition before the filter)
-                        exprs.append(pl.when(cond).then(v).filter(cond).implode().alias(f"v{i}"))
-                sel = f.select(exprs)
-                pos = [sel[f"c{i}"][0].to_numpy() for i in rep]
-                start = np.zeros(len(rep) + 1, np.int64)
-                start[1:] = np.cumsum([p.shape[0] for p in pos])
-                val = np.zeros(start[-1], np.int64)
-                for j, i in enumerate(rep):
-                    if i in valued:
-                        val[start[j]:start[j + 1]] = sel[f"v{i}"][0].to_numpy()
-                rules = [self.rs.rules[i] for i in rep]
-                parts.append(fired.apply_run(
-                    np.array([ACTION[r.action] for r in rules], np.int64),
-                    np.array([r.liability == "member" for r in rules], np.bool_),
-                    np.array([number[i] for i in rep], np.int64), meta_sev[[number[i] for i in rep]],
-                    semantics.DENY_SEVERITY, start, np.concatenate(pos).astype(np.int64, copy=False), val,
-                    aq, aq_ok, aa, aa_ok, denied, pended, adjusted, red, red_ok))
+                args = self._run_args(f, rep, number, meta_sev) + (
+                    aq, aq_ok, aa, aa_ok, denied, pended, adjusted, red, red_ok)
+                done = chunks.each_chunk(n, partial(_apply_chunk, args), threads=threads)
+                for part, got in zip(parts, done):
+                    part.append(got)
             sets = [self.rs.rules[i] for i in run if i not in number]
             for r in sets:  # they read no field written earlier in the run: the frame still holds what they read
                 cond = condition(r.when)
@@ -547,10 +565,44 @@ class PolarsRuleset:
                 f = f.with_columns(_series("allowed_quantity", aq, aq_ok), _series("allowed_amount", aa, aa_ok))
         f = f.with_columns(pl.Series("__denied", denied), pl.Series("__pended", pended),
                            pl.Series("__adjusted", adjusted), _series("__member_red", red, red_ok))
-        cols = [np.concatenate([p[c] for p in parts]) if parts else np.zeros(0, dt_)
-                for c, dt_ in enumerate((np.int64, np.int64, np.int64, np.bool_, np.int64))]
-        order, masks = fired.by_line(cols[0], cols[1], n, len(self.reported))
-        return f, (*[c[order] for c in cols], masks)
+        n_rules = len(self.reported)
+        # (each_chunk cuts the same chunks as spans above: chunk lo // CHUNK)
+        by_chunk = chunks.each_chunk(n, lambda lo, k: _by_line(parts[lo // chunks.CHUNK], lo, lo + k, n_rules),
+                                     threads=threads)
+        if not by_chunk:
+            return f, fired.by_line(*(np.zeros(0, t) for t in HIT_TYPES), 0, 0, n_rules)
+        return f, tuple(np.concatenate([h[c] for h in by_chunk]) for c in range(6))
+
+    def _run_args(self, f: pl.DataFrame, rep: list[int], number: dict[int, int], meta_sev: np.ndarray) -> tuple:
+        """``fired.apply_run``'s description of a run of reported rules: one ``select`` of the lines where each
+        condition holds and, for a limit or cap, the values there."""
+        n = f.height
+        valued = [i for i in rep if self.rs.rules[i].action in ("limit_quantity", "cap_amount")]
+        exprs, pos = [], {}
+        for i in rep:
+            when = self.rs.rules[i].when
+            cond = pl.lit(True) if when is None else translate(when)  # (arg_true passes over a null: no fire)
+            if cond.meta.root_names():
+                exprs.append(cond.arg_true().implode().alias(f"c{i}"))
+            else:  # on constants alone: every line or none
+                pos[i] = np.arange(n if pl.select(cond.fill_null(False)).item() else 0, dtype=IDX)
+            if i in valued:  # every line's value (one if constant), taken where the condition holds below
+                v = amount(self.rs.rules[i].value).clip(lower_bound=0).fill_null(-1)
+                exprs.append(v.implode().alias(f"v{i}"))
+        sel = f.select(exprs)
+        pos = [pos[i] if i in pos else sel[f"c{i}"][0].to_numpy() for i in rep]
+        start = np.zeros(len(rep) + 1, np.int64)
+        start[1:] = np.cumsum([p.shape[0] for p in pos])
+        val = np.zeros(start[-1], np.int64)
+        for j, i in enumerate(rep):
+            if i in valued:
+                every = sel[f"v{i}"][0].to_numpy()
+                val[start[j]:start[j + 1]] = every[pos[j]] if every.shape[0] == n else every[0]
+        rules = [self.rs.rules[i] for i in rep]
+        return (np.array([ACTION[r.action] for r in rules], np.int64),
+                np.array([r.liability == "member" for r in rules], np.bool_),
+                np.array([number[i] for i in rep], np.int64), meta_sev[[number[i] for i in rep]],
+                semantics.DENY_SEVERITY, start, np.concatenate(pos).astype(IDX, copy=False), val)
 
     def meta(self) -> pl.DataFrame:
         """One row per reported rule: the constant columns of its findings."""
@@ -571,22 +623,27 @@ class PolarsRuleset:
             return pl.DataFrame(schema=FINDING_SCHEMA)
         rows, rule, amt, amt_ok, sev, _ = hits
         amount_s = _series("amount_effect", amt, amt_ok)
-        at = pl.Series(rows)
-        consts = self.meta().select(pl.exclude("__i", "__sev0").gather(pl.Series(rule)))
-        out = pl.DataFrame([f["claim_id"].gather(at), f["line_no"].gather(at)]).hstack(consts.get_columns())
+        # frames gathered by an index of polars' own type (an Int64 index is cast once per column)
+        consts = self.meta().select(pl.exclude("__i", "__sev0"))[encode.row_series(rule)]
+        out = f.select("claim_id", "line_no")[encode.row_series(rows)].hstack(consts.get_columns())
         out = out.with_columns(amount_s, pl.Series("__sev", sev))
         return out.select(list(FINDING_SCHEMA))
 
     def rules_list(self, f: pl.DataFrame, hits: tuple) -> pl.Series:
-        """The fired rules of each line, qualified: decoded once per distinct set of fired rules."""
-        if not self.reported:
+        """The fired rules of each line, qualified: built once per distinct set of fired rules and gathered."""
+        if not self.reported or not f.height:
             return pl.Series("rules", [[]] * f.height, pl.List(pl.String))
         masks = hits[-1]
         ids, first = encode.dense_rows(masks)
-        names = [f"{self.rs.id}:{r.id}" for _, r in self.reported]
-        decoded = [[names[k] for k in range(len(names)) if masks[row, k // fired.WORD] >> (k % fired.WORD) & 1]
-                   for row in first]
-        return pl.Series("rules", decoded, pl.List(pl.String)).gather(pl.Series(ids))
+        k = np.arange(len(self.reported))
+        held = (masks[first][:, k // fired.WORD] >> (k % fired.WORD)) & 1 == 1  # (set, rule)
+        _, rule = np.nonzero(held)  # set then rule order
+        names = pl.Series("rules", [f"{self.rs.id}:{r.id}" for _, r in self.reported], pl.String)
+        length = held.sum(axis=1)
+        # each set's list a slice of the sets' names laid end to end (no Python list per set)
+        sets = pl.DataFrame({"o": np.cumsum(length) - length, "n": length}).select(
+            pl.lit(names.gather(rule)).implode().list.slice(pl.col("o"), pl.col("n")).alias("rules")).to_series()
+        return sets.gather(encode.row_series(ids))
 
     def code(self, reason: str) -> tuple[str, str]:
         if reason in self.codes:
@@ -606,7 +663,14 @@ class PolarsRuleset:
             universe = batch
         b = Batch(universe, self)
         self._encode_ahead(b)
-        universe = self._prepare(b)
+        if (self.aggregates or self.pairs) and universe.height >= PARALLEL_ROWS:
+            # the sweep orders (compiled passes on the ids) while prepare gathers the tables
+            with ThreadPoolExecutor(1) as pool:
+                shared = pool.submit(self._share, b)
+                universe = self._prepare(b)
+                shared.result()
+        else:
+            universe = self._prepare(b)
         universe = self.universe_columns(universe, b)
         f = universe.filter(~pl.col("__hist")) if universe.height != lines.height else universe
         f, hits = self.apply_rules(f)
@@ -624,6 +688,21 @@ ACTION = {"deny": fired.DENY, "pend": fired.PEND, "flag": fired.FLAG, "limit_qua
           "cap_amount": fired.CAP}
 WRITES = {"deny": {"allowed_quantity", "allowed_amount"}, "limit_quantity": {"allowed_quantity", "allowed_amount"},
           "cap_amount": {"allowed_amount"}}
+
+
+def _apply_chunk(args: tuple, lo: int, k: int) -> tuple:
+    """``fired.apply_run`` on the lines ``lo:lo+k``."""
+    return fired.apply_run(lo, lo + k, *args)
+
+
+HIT_TYPES = (np.int64, np.int64, np.int64, np.bool_, np.int64)  # (line, rule, amount, amount not null, severity)
+
+
+def _by_line(runs: list[tuple], lo: int, hi: int, n_rules: int) -> tuple:
+    """The hits of the lines ``lo:hi`` (one tuple of ``fired.apply_run`` per run) in line then rule order, and
+    the lines' mask words (``fired.by_line``)."""
+    cols = [np.concatenate([r[c] for r in runs]) if runs else np.zeros(0, t) for c, t in enumerate(HIT_TYPES)]
+    return fired.by_line(*cols, lo, hi - lo, n_rules)
 
 
 def _series(name: str, values: np.ndarray, ok: np.ndarray) -> pl.Series:
