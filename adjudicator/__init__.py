@@ -1,6 +1,7 @@
 """adjudicator: health-insurance claims adjudication with rulesets compiled to polars (batch) and Python (point of
 service). The public API is listed in ``__all__``."""
 
+from adjudicator import allocator  # noqa: F401 - first, before anything loads polars
 from adjudicator.engine import Engine, Result
 from adjudicator.errors import (
     AdjudicatorError,

@@ -15,7 +15,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+# isort: off
+import adjudicator  # noqa: F401 - before polars: the engine's allocator setting (adjudicator/allocator.py)
 import polars as pl
+# isort: on
 import pytest
 
 from adjudicator import schema

@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import polars as pl
-
 sys.path[:0] = [str(Path(__file__).parent.parent), str(Path(__file__).parent),
                 str(Path(__file__).parent / "fixtures")]  # this checkout's adjudicator, not an installed one
+import adjudicator  # noqa: E402, F401 - before polars: the engine's allocator setting (adjudicator/allocator.py)
+import polars as pl  # noqa: E402
 import conftest  # noqa: E402
 import make_tables  # noqa: E402
 from adjudicator.rules.compiled import load_ruleset  # noqa: E402
