@@ -127,3 +127,23 @@ def test_cli_demo_small(tmp_path):
     assert "anomaly detection against the ground truth" in res.output
     assert (tmp_path / "demo" / "adjudicator.db").exists()
     assert (tmp_path / "demo" / "results" / "summary.json").exists()
+
+
+def test_cli_check_and_explain_one_claim(synth_dir, tmp_path):
+    claims = pl.read_parquet(synth_dir / "claims.parquet")
+    first = claims.filter(pl.col("claim_id") == claims["claim_id"][0])
+    path = tmp_path / "claim.json"
+    path.write_text(json.dumps(first.to_dicts(), default=str))
+    ref = ["--members", str(synth_dir / "members.parquet"), "--coverage", str(synth_dir / "coverage.parquet"),
+           "--providers", str(synth_dir / "providers.parquet")]
+    res = CliRunner().invoke(cli.main, ["check", str(path), *ref])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["claim_id"] == first["claim_id"][0]
+    assert sorted(x["line_no"] for x in out["lines"]) == sorted(first["line_no"].to_list())
+    assert all(x["decision"] in ("approved", "adjusted", "denied", "pended") for x in out["lines"])
+    res = CliRunner().invoke(cli.main, ["explain", str(path), *ref])
+    assert res.exit_code == 0, res.output
+    for line_no in first["line_no"]:
+        assert f"line {line_no} " in res.output
+    assert "when " in res.output  # every rule of the line's ruleset is listed with its condition

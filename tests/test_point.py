@@ -208,3 +208,16 @@ def test_point_prepare_equals_prepare(shared_engine, frame, extra):
         for rs in shared_engine.rulesets:
             want = rs.python.prepare(L if extra is None else L | extra, facts)
             assert rs.python.point_prepare(rs.python.point_base(L), row, facts, extra) == want
+
+
+def test_explain_lists_every_rule_with_the_values_it_read(population_engine):
+    from adjudicator.explain import explain
+    eng = population_engine()
+    d = eng.check([line("e1", 1, M1, "803020", 1, 100_000)])  # a female-only code for a man
+    (entry,) = explain(eng, d)
+    assert entry["decision"] == "denied" and entry["primary_reason"] == "SEX_CONFLICT"
+    rules = {r["id"]: r for r in entry["rules"]}
+    assert rules["SEX-001"]["fired"] is True and rules["QTY-001"]["fired"] is False
+    assert rules["SEX-001"]["read"]["member.sex"] == "M" and rules["SEX-001"]["read"]["attr.sex"] == "F"
+    (rs,) = [r for r in eng.rulesets if r.ref == entry["ruleset"]]
+    assert list(rules) == [r.id for r in rs.ir.rules]
