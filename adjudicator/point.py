@@ -172,14 +172,6 @@ def _valid_code(code: str) -> bool:
 _SMALL_AMOUNT = 1 << 48
 
 
-def _small(values: list, bound: int) -> bool:
-    """Every value a plain int with |value| < bound."""
-    return not values or ({*map(type, values)} == _INT and -bound < min(values) and max(values) < bound)
-
-
-_INT = {int}
-
-
 class _Accumulators:
     """What a ruleset's deductible groups and cap groups have consumed so far (from history and commits)."""
 
@@ -211,7 +203,16 @@ class _Benefits:
         self.share_override = "member_share" in semantics.set_fields(rs.ir)
         self.cap_amount = [c.amount for c in b.caps]
         self.ded_amount = [d.amount for d in b.deductible]
-        self.small_constants = _small(self.cap_amount + self.ded_amount, _SMALL_AMOUNT)
+        self.small_constants = all(type(v) is int and -_SMALL_AMOUNT < v < _SMALL_AMOUNT
+                                   for v in self.cap_amount + self.ded_amount)
+
+    def row(self, P: dict, out: dict, amount: int) -> tuple:
+        """A line's input to ``run``: (P, active, amount, share rate, deductible group, cap groups) — the rate a
+        rule set (``member_share``) or else the benefits block's."""
+        share = out.get("member_share") if self.share_override else None
+        rate = share if share is not None else self.rate(P)
+        ded, caps = self.groups(P)
+        return P, not out["__denied"], amount, rate or 0, ded, caps
 
     @staticmethod
     def _key_source(per) -> str:
@@ -344,7 +345,7 @@ class PointEngine:
         self._load_rows(history.to_dicts())
 
     def _load_rows(self, rows: list[dict]) -> None:
-        rows = sorted(rows, key=lambda r: (r["service_date"], r["claim_id"], r["line_no"]))
+        rows = sorted(rows, key=_TOTAL_ORDER)
         by_claim: dict[str, list[dict]] = {}
         for r in rows:
             by_claim.setdefault(r["claim_id"], []).append(r)
@@ -450,10 +451,8 @@ class PointEngine:
         outs: dict[int, tuple] = {}
         for ref, rs in used.items():
             idx = self.index[ref]
-            prep, base, entries = rs.python.point_prepare, rs.python.point_base, rs.python.entries
-            prepared = [None if eng["skip"] else prep(eng["parts"].get(ref) or eng["parts"].setdefault(
-                ref, base(_line(T, eng["row"]))), eng["row"], facts) for T, eng in staged]
-            ents = [None if P is None else entries(P) for P in prepared]
+            prepared = [None if eng["skip"] else self._prepared(rs, T, eng, facts) for T, eng in staged]
+            ents = [None if P is None else rs.python.entries(P) for P in prepared]
             view = idx.own_view([e for e in ents if e is not None])
             for k, P in enumerate(prepared):
                 if picked[k] is rs and P is not None:
@@ -545,6 +544,24 @@ class PointEngine:
             return False
         return self.scope[rs.ref](L) is True
 
+    def _supp_in_scope(self, rs: Ruleset, T: dict, row: dict) -> bool:
+        """Whether a supplementary ruleset covers the line; kept per value of what its scope reads."""
+        key = (rs.ref, self._supp_key[rs.ref](T, row))
+        hit = self._supp_scopes.get(key)
+        if hit is None:
+            hit = self._in_scope(rs, _line(T, row))
+            _remember(self._supp_scopes, key, hit)
+        return hit
+
+    @staticmethod
+    def _prepared(rs: Ruleset, T: dict, eng: dict, facts: dict, extra: dict | None = None) -> dict:
+        """The line prepared for ``rs`` (``point_prepare`` over the ruleset's base for the line's context, made on
+        first use)."""
+        base = eng["parts"].get(rs.ref)
+        if base is None:
+            base = eng["parts"][rs.ref] = rs.python.point_base(_line(T, eng["row"]))
+        return rs.python.point_prepare(base, eng["row"], facts, extra)
+
     def _money(self, staged, picked, outs) -> dict[int, tuple]:
         """Benefits per ruleset over this claim's lines in total order."""
         res = {}
@@ -556,10 +573,7 @@ class PointEngine:
                 P, out, _ = outs[k]
                 P["allowed_amount"] = out["allowed_amount"]
                 P["allowed_quantity"] = out["allowed_quantity"]
-                rate = out.get("member_share") if bn.share_override and out.get("member_share") is not None \
-                    else bn.rate(P)
-                ded, caps = bn.groups(P)
-                rows.append((P, not out["__denied"], out["allowed_amount"], rate or 0, ded, caps))
+                rows.append(bn.row(P, out, out["allowed_amount"]))
             for k, (r, m) in zip(ks, zip(rows, bn.run(rows, self.acc[rs.ref]))):
                 res[k] = (m, r[4], r[5])
         return res
@@ -593,11 +607,7 @@ class PointEngine:
             f += rf
         over = sum(excess)
         if over:
-            for j, cap in enumerate(rs.ir.benefits.caps):
-                if excess[j] > 0:
-                    rc = rs.python.codes.get(cap.reason)
-                    f.append(self._finding(L, rs.id, cap.id, cap.reason, "cap", excess[j], "member",
-                                           semantics.SEQ_CAPS + j, semantics.SEVERITY["cap"], rc))
+            f += self._cap_findings(L, rs, excess, semantics.SEQ_CAPS, semantics.SEVERITY["cap"])
         denied = out["__denied"]
         mred = out["__member_red"]
         allowed = out["allowed_amount"]
@@ -632,32 +642,22 @@ class PointEngine:
             return  # no line has a valid supplementary cover
         for rs in self.supp:
             rows, ks = [], []
-            prep, base, ref = rs.python.point_prepare, rs.python.point_base, rs.ref
+            ref = rs.ref
             for k, (line, state, (T, eng)) in enumerate(zip(results, states, staged)):
                 liability = state[3]
                 if line["supplementary_ruleset"] is not None or liability <= 0:
                     continue
                 if not T.get("supplementary.valid"):
                     continue
-                key = (ref, self._supp_key[ref](T, eng["row"]))
-                hit = self._supp_scopes.get(key)
-                if hit is None:
-                    hit = self._in_scope(rs, _line(T, eng["row"]))
-                    _remember(self._supp_scopes, key, hit)
-                if not hit:
+                if not self._supp_in_scope(rs, T, eng["row"]):
                     continue
-                P = prep(eng["parts"].get(ref) or eng["parts"].setdefault(ref, base(_line(T, eng["row"]))), eng["row"],
-                         facts, {
+                P = self._prepared(rs, T, eng, facts, {
                     "basic.allowed_amount": line["allowed_amount"], "basic.insurer_paid": line["insurer_paid"],
                     "basic.member_share": line["member_share_amount"], "basic.deductible": line["deductible_applied"],
                     "basic.member_liability": liability})
                 out, f = rs.python.evaluate(P)  # supplementary rulesets have no aggregates or pairs
-                bn = self.benefits[rs.ref]
                 P.update(allowed_amount=liability, allowed_quantity=out["allowed_quantity"])
-                rate = out.get("member_share") if bn.share_override and out.get("member_share") is not None \
-                    else bn.rate(P)
-                ded, caps = bn.groups(P)
-                rows.append((P, not out["__denied"], liability, rate or 0, ded, caps))
+                rows.append(self.benefits[ref].row(P, out, liability))
                 ks.append((k, f))
             if not rows:
                 continue
@@ -669,12 +669,15 @@ class PointEngine:
                 for x in f:
                     findings.append(dict(x, claim_id=line["claim_id"], __seq=x["__seq"] + semantics.SEQ_SUPP,
                                          __sev=0))
-                for j, cap in enumerate(rs.ir.benefits.caps if any(excess) else ()):
-                    if excess[j] > 0:
-                        rc = rs.python.codes.get(cap.reason)
-                        findings.append(self._finding(row[0], rs.id, cap.id, cap.reason, "cap", excess[j], "member",
-                                                      semantics.SEQ_SUPP + semantics.SEQ_CAPS + j, 0, rc))
+                if any(excess):
+                    findings += self._cap_findings(row[0], rs, excess, semantics.SEQ_SUPP + semantics.SEQ_CAPS, 0)
                 commit[k]["supp"] = (rs.ref, row[4], row[5], d, paid)
+
+    def _cap_findings(self, L: dict, rs: Ruleset, excess: list, seq: int, sev: int) -> list[dict]:
+        """A finding per cap of ``rs`` that the line's payment exceeded (its excess is the member's)."""
+        return [self._finding(L, rs.id, cap.id, cap.reason, "cap", excess[j], "member", seq + j, sev,
+                              rs.python.codes.get(cap.reason))
+                for j, cap in enumerate(rs.ir.benefits.caps) if excess[j] > 0]
 
     @staticmethod
     def _finding(L, ruleset, rule_id, reason, action, effect, liability, seq, sev, rc=None) -> dict:
@@ -706,7 +709,7 @@ class PointEngine:
         """Record an accepted claim so the next check sees it; False when this claim_id was already committed."""
         if decision.claim_id in self.committed or not decision.lines:
             return False
-        lines = sorted(decision.lines, key=lambda r: (r["service_date"], r["claim_id"], r["line_no"]))
+        lines = sorted(decision.lines, key=_TOTAL_ORDER)
         for old in {r["replaces_claim_id"] for r in lines if r.get("submission") != "original"
                     and r.get("replaces_claim_id")}:
             self._forget(old)

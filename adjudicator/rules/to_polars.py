@@ -461,7 +461,7 @@ class PolarsRuleset:
         so = b.sweep(keys)
         if agg.value is not None:
             values = cols["value"]
-            values = so.gather(window.arr(values.cast(pl.Float64) if values.dtype.is_float() else values.cast(pl.Int64)))
+            values = so.gather(window.arr(values.cast(pl.Float64 if values.dtype.is_float() else pl.Int64)))
         else:  # (a count: the sum runs over zeros)
             values = np.zeros(u.height, np.int64)
         count, total = window.prior_sweep(so.bounds, so.days, window.window_starts(so, u["service_date"], within),

@@ -286,18 +286,12 @@ class RuleIndex:
         self.groups: dict[str, dict[tuple, list]] = {t: {} for t in prs.pairs}
         self.seen: dict[tuple, list] = {}  # (claim_id, line_no) → where it was filed, for remove()
 
-    def entries(self, L: dict) -> tuple:
-        """What a prepared line contributes: per aggregate (key, order, day, flagged, value) or None, and per
-        pair table its group — computed once, used to file the line or to count it as one of the claim's own
-        (``PythonRuleset.entries``, generated)."""
-        return self.prs.entries(L)
-
     def add(self, L: dict, counts: bool = True) -> None:
         """Record a prepared line (idempotent on (claim_id, line_no)); only what can change a count is kept."""
         ident = (L["claim_id"], L["line_no"])
         if ident in self.seen or not counts:
             return
-        _, aggs, groups, code = self.entries(L)
+        _, aggs, groups, code = self.prs.entries(L)
         filed = self.seen[ident] = []
         for i, e in enumerate(aggs):
             if e is None or not e[3]:  # an entry whose `where` does not hold never changes a count
@@ -328,17 +322,16 @@ class RuleIndex:
     def fill(self, L: dict, mine: tuple | None = None, view: tuple | None = None) -> None:
         """Write ``__agg{i}`` and ``__pair.T`` into a prepared line. ``view``: ``own_view`` of the counted lines of
         the claim being checked (they are not in the index: a check changes nothing); ``mine``: this line's
-        ``entries()`` when already computed."""
+        ``PythonRuleset.entries()`` when already computed."""
         prs = self.prs
+        if mine is None:
+            mine = prs.entries(L)
         day = L["service_date"]
         order = (day, L["claim_id"], L["line_no"])
         me = order[1:]
-        for i, (name, is_count, keyf, within) in enumerate(prs.agg_outputs):
-            if mine is None:
-                key = keyf(L)
-            else:
-                e = mine[1][i]
-                key = (None,) if e is None else e[0]
+        for i, (name, is_count, within) in enumerate(prs.agg_outputs):
+            e = mine[1][i]
+            key = (None,) if e is None else e[0]
             if None in key:
                 L[name] = 0
                 continue
@@ -356,7 +349,7 @@ class RuleIndex:
             if not rows:  # the code bundles into nothing: no need to know the line's group
                 L[name] = False
                 continue
-            group = prs.pair_group(t, L) if mine is None else mine[2][k]
+            group = mine[2][k]
             members = self.groups[t].get(group, ())
             if view is not None:
                 mine_ = [(ident, code) for ident, g, code in view[1][k] if g == group]
@@ -388,32 +381,27 @@ class PythonRuleset:
         self.pair_outputs = [(t, f"__pair.{t}") for t in self.pairs]  # what fill() writes per pair table
         self.set_fields = semantics.set_fields(rs)
         self.bypass = frozenset(str(m) for m in rs.bypass_modifiers)
-        gen = Gen()
-        self.aggregates = []
-        for agg in semantics.aggregates(rs):
-            keys = [PSEUDO_KEYS.get(k, k) for k in agg.per]
-            keyf = compile_function(f"key{agg.index}", ["return (" + "".join(f"L.get({k!r}), " for k in keys) + ")"],
-                                    gen)[0]
-            within = parse_duration(agg.within) if agg.within else None
-            self.aggregates.append((agg, keyf, within))  # (its `where` and value: in the generated entries())
-        # what fill() needs per aggregate: the output name, count or sum, the key and the window
-        self.agg_outputs = [(f"__agg{agg.index}", agg.kind == "prior_count", keyf, within)
-                            for agg, keyf, within in self.aggregates]
+        self.aggregates = semantics.aggregates(rs)  # (their keys, `where` and values: the generated entries())
+        # what fill() needs per aggregate: the output name, count or sum, and the window
+        self.agg_outputs = [(f"__agg{agg.index}", agg.kind == "prior_count",
+                             parse_duration(agg.within) if agg.within else None) for agg in self.aggregates]
+        # entries(L) → what a prepared line contributes: ((claim_id, line_no), per aggregate (key, order, day,
+        # flagged, value) or None, per pair table its group, service_code) — computed once per line, used to file
+        # the line in a RuleIndex, to count it as one of the claim's own, or to look its counts up
         self.entries = self._compile_entries(Gen())
-        self.evaluate_line, self.source = self._compile_rules(gen)
+        self.evaluate_line, self.source = self._compile_rules(Gen())
         # prepare(row, facts) -> the flat dict the generated code reads: the row, claim.*, member.age, the benefit
         # year and the table fields the rules read
         self._views: dict[str, Lookup] = {}
         self.prepare = self._compile_prepare(Gen())
         # the point path's prepare: the same dict, from parts kept per line context and per table key
         self.context_part, self.point_prepare = self._compile_point_prepare(Gen())
-        self._claim_pairs = {t: rs.table(t).pair_within == "claim" for t in self.pairs}
 
     def _compile_entries(self, gen: Gen):
-        """``entries(L)`` (see ``RuleIndex.entries``) as one generated function: per aggregate its key, the line's
-        order and day, whether ``where`` holds and the value it adds; per pair table the line's group."""
+        """``entries(L)`` as one generated function: per aggregate its key, the line's order and day, whether
+        ``where`` holds and the value it adds; per pair table the line's group."""
         body = ["day = L['service_date']", "cid = L['claim_id']", "no = L['line_no']", "order = (day, cid, no)"]
-        for i, (agg, *_) in enumerate(self.aggregates):
+        for i, agg in enumerate(self.aggregates):
             keys = [PSEUDO_KEYS.get(k, k) for k in agg.per]
             flag = gen.cond(agg.where) if agg.where is not None else "True"
             value = f"(({gen.expr(agg.value)[0]}) or 0)" if agg.value is not None else "0"
@@ -474,15 +462,20 @@ class PythonRuleset:
         """``prepare`` as one generated function: the row and claim facts copied, member.age, the benefit year, and
         per keyed table one ``dict.update`` with the prefixed fields some rule reads (a ready dict per table row,
         built here once; a shared all-null dict for a miss)."""
-        body = ["L = dict(row)", "L.update(facts)", "day = L['service_date']"]
-        if self.needs_age:
-            body += ["if 'member.age' not in L:",
-                     f"    L['member.age'] = {gen.const(_py_age_at)}(L.get('member.birth_date'), day)"]
-        body.append(f"L['__benefit_year'] = {gen.const(_jalali_year)}(day)")
+        body = ["L = dict(row)", "L.update(facts)", "day = L['service_date']", *self._dated_source(gen, "L")]
         for t, cols, key_cols in zip(self.keyed, self.read_cols, self.key_cols):
             body += self._table_update(gen, t, cols, key_cols, "L")
         body.append("return L")
         return compile_function("prepare", body, gen, args="row, facts")[0]
+
+    def _dated_source(self, gen: Gen, target: str) -> list[str]:
+        """Source that writes member.age (unless the line has it) and the benefit year of line L's ``day`` into
+        ``target``."""
+        body = []
+        if self.needs_age:
+            body += ["if 'member.age' not in L:",
+                     f"    {target}['member.age'] = {gen.const(_py_age_at)}(L.get('member.birth_date'), day)"]
+        return body + [f"{target}['__benefit_year'] = {gen.const(_jalali_year)}(day)"]
 
     def _table_update(self, gen: Gen, t, cols, key_cols, target: str, line: str = "L") -> list[str]:
         """Source that looks line ``line`` up in keyed table ``t`` and writes its fields into ``target``."""
@@ -509,11 +502,7 @@ class PythonRuleset:
         recur across members)."""
         context = ("member.", "provider.", "coverage.", "supplementary.")
         by_context = [all(c.startswith(context) and c != "member.age" for c in kc) for kc in self.key_cols]
-        body = ["day = L['service_date']", "out = {}"]
-        if self.needs_age:
-            body += ["if 'member.age' not in L:",
-                     f"    out['member.age'] = {gen.const(_py_age_at)}(L.get('member.birth_date'), day)"]
-        body.append(f"out['__benefit_year'] = {gen.const(_jalali_year)}(day)")
+        body = ["day = L['service_date']", "out = {}", *self._dated_source(gen, "out")]
         for t, cols, kc, ctx in zip(self.keyed, self.read_cols, self.key_cols, by_context):
             if ctx:
                 body += self._table_update(gen, t, cols, kc, "out")
@@ -543,11 +532,6 @@ class PythonRuleset:
         """The base ``point_prepare`` copies for lines of ``L``'s context (member, provider, insurers, date): ``L``
         with the context part and placeholders for what point_prepare writes over it."""
         return {**L, **self.context_part(L), **self._placeholders}
-
-    def pair_group(self, table: str, L: dict) -> tuple:
-        if self._claim_pairs[table]:
-            return (L["claim_id"],)
-        return (L["member_id"], L["provider_id"], L["service_date"])
 
     def pair_hit(self, table: str, L: dict, group, rows=None) -> bool:
         """Whether a line of ``group`` (ident, code) bundles this line; ``rows``: the table's rows for its code."""
