@@ -22,6 +22,12 @@ What is timed, in file order (the tests share one Engine and run in this order):
   actions applied in Python in rule order after (as ``baselines.py`` does). Rules only: no eligibility, duplicates,
   overlap or benefits — so the ratio flatters durable. Its answers are compared with the point engine's on the
   warmed claims (outside the timing) and the agreement is printed.
+- ``test_parts``: the parts of a check that any Python implementation of it must do, each timed alone with the
+  engine's own (generated) functions on the warmed claims whose 5 lines all reach ihio.outpatient: validating the
+  lines, the 14 rules, the aggregate/pair counts, the benefits, and building the 5 result dicts. Each part runs on
+  one claim many times in a row, so its data stays in the CPU's caches (a lower bound of what it costs inside a
+  check, where the claim's data comes from memory); their sum against the 50 µs target, and a calibration loop
+  that shows which of the machine's two speeds the run saw.
 - ``test_profile_check``: cProfile over 2,000 warm checks; the top 15 functions by cumulative and by own time.
 No timing asserts: the targets are printed next to the figures and go to ``benchmark.extra_info``.
 """
@@ -267,7 +273,85 @@ def _ratios(benchmark) -> None:
             print(f"[ratio {label}] {r:,.1f}x  (median {_us(RESULTS[key])} vs {_us(point)} per claim)")
 
 
-# --- (5) profile ------------------------------------------------------------------------------------------------------
+# --- (5) the parts of a check, alone --------------------------------------------------------------------------------
+
+def _calibration() -> float:
+    """Seconds for a fixed pure-Python loop (3M dict writes): this VM runs it in 0.35–0.48 s in its fast phase and
+    0.60–0.71 s in its slow one, and every figure here moves with it."""
+    t = time.perf_counter()
+    d: dict = {}
+    for i in range(3_000_000):
+        d[i & 1023] = i
+    return time.perf_counter() - t
+
+
+def test_parts(benchmark, world):
+    from adjudicator.point import normalise
+    from adjudicator.rules.to_python import claim_facts
+
+    engine, claims = world["engine"], world["claims"]
+    point = engine.point
+    rs = next(r for r in point.basic if r.id == "ihio.outpatient")
+    bn, idx, acc = point.benefits[rs.ref], point.index[rs.ref], point.acc[rs.ref]
+    cases = []
+    for c in claims[:500]:
+        rows = [normalise(x)[0] for x in c]
+        staged = [point._stages(r) for r in rows]
+        if any(r is None for r in rows) or any(e["skip"] or point._select(T, e["row"]) is not rs for T, e in staged):
+            continue
+        facts = claim_facts(rows)
+        prepared = [point._prepared(rs, T, e, facts) for T, e in staged]
+        for P in prepared:
+            idx.fill(P)
+        outs = [rs.python.evaluate_line(P)[0] for P in prepared]
+        cases.append({"claim": c, "rows": rows, "staged": staged, "facts": facts, "P": prepared, "outs": outs,
+                      "brows": [bn.row(P, o, o["allowed_amount"]) for P, o in zip(prepared, outs)]})
+    assert cases, "no warmed claim reaches ihio.outpatient on all 5 lines"
+    parts = {
+        "validate the 5 lines (20 typed columns each)": lambda k: [normalise(x) for x in k["claim"]],
+        "prepare (row + context + table fields)": lambda k: [point._prepared(rs, T, e, k["facts"])
+                                                             for T, e in k["staged"]],
+        "aggregate and pair counts": lambda k: [idx.fill(P) for P in k["P"]],
+        "the 14 rules (generated function)": lambda k: [rs.python.evaluate_line(P) for P in k["P"]],
+        "benefits (rate, groups, accumulators)": lambda k: (
+            [bn.row(P, o, o["allowed_amount"]) for P, o in zip(k["P"], k["outs"])], bn.run(k["brows"], acc)),
+        "the 5 result dicts": lambda k: [{**r, "allowed_quantity": 0, "allowed_amount": 0, "insurer_paid": 0,
+                                          "member_share_amount": 0, "deductible_applied": 0, "provider_deduction": 0,
+                                          "ruleset": None, "ruleset_digest": None, "supplementary_paid": 0,
+                                          "supplementary_ruleset": None, "member_pays": 0, "decision": None,
+                                          "primary_reason": None, "rules": []} for r in k["rows"]],
+    }
+    reps = 20  # each part run on one claim this many times in a row (hot in the CPU's caches: a lower bound)
+    calib = [_calibration()]
+    medians = {}
+
+    def hot(fn, k) -> float:
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn(k)
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    def run():
+        for name, fn in parts.items():
+            medians[name] = statistics.median([hot(fn, k) for k in cases])
+        medians["whole check"] = statistics.median(
+            [hot(lambda k: engine.check(k["claim"], audit=False), k) for k in cases])
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    calib.append(_calibration())
+    total = sum(v for k, v in medians.items() if k != "whole check")
+    print(f"\n[parts] {len(cases)} warmed claims with all 5 lines in ihio.outpatient, each part {reps} times in a row "
+          f"on a claim; the median over claims of its median (load avg {_load()}; calibration loop {calib[0]:.2f} s before, {calib[1]:.2f} s after):")
+    for name, v in medians.items():
+        print(f"  {name:48s} {_us(v):>10s}")
+    print(f"  {'sum of the parts':48s} {_us(total):>10s}  (target for the whole check: ≤ {TARGET_MEDIAN_US} µs)")
+    benchmark.extra_info.update({k: round(v * 1e6, 2) for k, v in medians.items()})
+    benchmark.extra_info.update(sum_of_parts_us=round(total * 1e6, 2), calibration_s=[round(x, 3) for x in calib])
+
+
+# --- (6) profile ------------------------------------------------------------------------------------------------------
 
 def test_profile_check(benchmark, world):
     engine, claims = world["engine"], world["claims"]
