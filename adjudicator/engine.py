@@ -112,10 +112,13 @@ class Engine:
         else:
             # the point engine only reads the caller's dicts (no copy); other mappings become dicts
             lines = [x if type(x) is dict else dict(x) for x in claim]
+        point = self.point
         if self.store is not None:
-            for m in {x.get("member_id") for x in lines} - {None}:
-                self.point.load_member(m, self.store)  # (a no-op for a member already loaded)
-        decision = self.point.check(lines)
+            members = {x.get("member_id") for x in lines}
+            if not point.loaded.issuperset(members):  # (the usual case: every member already loaded)
+                for m in members - {None}:
+                    point.load_member(m, self.store)  # (a no-op for a member already loaded)
+        decision = point.check(lines)
         decision.errors = input_errors + decision.errors
         if audit and self.store is not None and lines:
             import datetime as dt

@@ -69,18 +69,26 @@ _COLS = tuple((col, _PY_TYPE[col], col in schema.CLAIM_LINES_REQUIRED) for col i
 
 def _typed_source() -> str:
     """Source of ``_typed(row)``: the contract columns of a line whose every value already has its contract type
-    (strings not blank, required values present), else None — one straight pass, no conversion."""
-    body, names = ["get = row.get"], {str: "str", int: "int", list: "list", dt.date: "_date"}
-    for i, (col, want, required) in enumerate(_COLS):
+    (strings not blank, required values present), else None — one straight pass, no conversion. A plain dict that
+    holds exactly the contract columns in contract order (the usual line) is read by unpacking its values and
+    answered with a copy (the same dict the general path builds, for less)."""
+    names = {str: "str", int: "int", list: "list", dt.date: "_date"}
+    tests = []
+    for i, (_, want, required) in enumerate(_COLS):
         bad = f"type(v{i}) is not {names[want]}" + (f" or not v{i} or v{i}.isspace()" if want is str else "")
-        if not required:
-            bad = f"v{i} is not None and ({bad})"
+        tests.append(bad if required else f"v{i} is not None and ({bad})")
+    values = ", ".join(f"v{i}" for i in range(len(_COLS)))
+    body = ["if type(row) is dict and tuple(row) == _NAMES:", f"    {values}, = row.values()"]
+    for bad in tests:
+        body += [f"    if {bad}:", "        return None"]
+    body += ["    return row.copy()", "get = row.get"]
+    for i, ((col, _, _), bad) in enumerate(zip(_COLS, tests)):
         body += [f"v{i} = get({col!r})", f"if {bad}:", "    return None"]
     body.append("return {" + ", ".join(f"{col!r}: v{i}" for i, (col, _, _) in enumerate(_COLS)) + "}")
     return "def _typed(row):\n" + "".join(f"    {line}\n" for line in body)
 
 
-_ns: dict = {"_date": dt.date}
+_ns: dict = {"_date": dt.date, "_NAMES": tuple(col for col, _, _ in _COLS)}
 exec(compile(_typed_source(), "<point:_typed>", "exec"), _ns)  # noqa: S102 - generated from the schema only
 _typed = _ns["_typed"]
 
@@ -207,25 +215,24 @@ class _Benefits:
                                    for v in self.cap_amount + self.ded_amount)
 
     def row(self, P: dict, out: dict, amount: int) -> tuple:
-        """A line's input to ``run``: (P, active, amount, share rate, deductible group, cap groups) — the rate a
-        rule set (``member_share``) or else the benefits block's."""
+        """A line's input to ``run`` (an ``accumulate_keyed`` line): (amount, active, share rate, deductible group,
+        its amount, cap groups) — the rate a rule set (``member_share``) or else the benefits block's."""
         share = out.get("member_share") if self.share_override else None
         rate = share if share is not None else self.rate(P)
         ded, caps = self.groups(P)
-        return P, not out["__denied"], amount, rate or 0, ded, caps
+        return amount, not out["__denied"], rate or 0, ded, 0 if ded is None else self.ded_amount[ded[0]], caps
 
     @staticmethod
     def _key_source(per) -> str:
         """Source of the tuple of a group's key values in L."""
         return "(" + "".join(f"L.get({PSEUDO_KEYS.get(k, k)!r}), " for k in per) + ")"
 
-    def run(self, rows: list[tuple], acc: _Accumulators) -> list[tuple]:
-        """Kernel over a claim's lines (total order) with the state loaded from ``acc``; acc is not changed."""
-        n, ncap = len(rows), len(self.b.caps)
+    def run(self, lines: list[tuple], acc: _Accumulators) -> list[tuple]:
+        """Kernel over a claim's lines (``row`` tuples, total order) with the state loaded from ``acc``; acc is not
+        changed."""
+        n, ncap = len(lines), len(self.b.caps)
         if not n:
             return []
-        amounts = self.ded_amount
-        lines = [(a, act, r, d, 0 if d is None else amounts[d[0]], caps) for _, act, a, r, d, caps in rows]
         if self.small_constants:
             out = accumulate_keyed(lines, self.cap_amount, acc.ded, acc.cap, {}, {}, _SMALL_AMOUNT)
             if out is not None:
@@ -459,7 +466,7 @@ class PointEngine:
                     idx.fill(P, mine=ents[k], view=view)
                     out, f = rs.python.evaluate(P)
                     outs[k] = (P, out, f)
-        money = self._money(staged, picked, outs)
+        money = self._money(used, picked, outs)
         results, states, per_line, counters, commit = [], [], [], [], []
         for k, (T, eng) in enumerate(staged):
             line, state, fs, ctr, rec = self._assemble(T, eng, picked[k], outs.get(k), money.get(k))
@@ -562,20 +569,21 @@ class PointEngine:
             base = eng["parts"][rs.ref] = rs.python.point_base(_line(T, eng["row"]))
         return rs.python.point_prepare(base, eng["row"], facts, extra)
 
-    def _money(self, staged, picked, outs) -> dict[int, tuple]:
-        """Benefits per ruleset over this claim's lines in total order."""
+    def _money(self, used: dict, picked: list, outs: dict) -> dict[int, tuple]:
+        """Benefits per ruleset (``used``: ref → ruleset) over this claim's evaluated lines in total order: per line
+        index (kernel result, deductible group, cap groups)."""
         res = {}
-        for rs in {id(p): p for p in picked if p is not None}.values():
-            bn = self.benefits[rs.ref]
-            ks = [k for k in outs if picked[k] is rs]
-            rows = []
-            for k in ks:
-                P, out, _ = outs[k]
-                P["allowed_amount"] = out["allowed_amount"]
-                P["allowed_quantity"] = out["allowed_quantity"]
-                rows.append(bn.row(P, out, out["allowed_amount"]))
-            for k, (r, m) in zip(ks, zip(rows, bn.run(rows, self.acc[rs.ref]))):
-                res[k] = (m, r[4], r[5])
+        for ref, rs in used.items():
+            bn = self.benefits[ref]
+            ks, rows = [], []
+            for k, (P, out, _) in outs.items():
+                if picked[k] is rs:
+                    amount = P["allowed_amount"] = out["allowed_amount"]
+                    P["allowed_quantity"] = out["allowed_quantity"]
+                    ks.append(k)
+                    rows.append(bn.row(P, out, amount))
+            for k, r, m in zip(ks, rows, bn.run(rows, self.acc[ref])):
+                res[k] = (m, r[3], r[5])
         return res
 
     def _assemble(self, T, eng, rs, evaluated, money):
@@ -613,36 +621,49 @@ class PointEngine:
         allowed = out["allowed_amount"]
         if denied:
             paid = share = ded = 0
-        line = {**eng["row"], "allowed_quantity": out["allowed_quantity"], "allowed_amount": allowed,
-                "insurer_paid": paid, "member_share_amount": share, "deductible_applied": ded,
-                "provider_deduction": billed - allowed - mred, "ruleset": rs.ref, "ruleset_digest": rs.digest,
-                "supplementary_paid": 0, "supplementary_ruleset": None}
+        line = L.copy()  # the row's keys, then the result's in order (a copy costs less than a merge)
+        line["allowed_quantity"] = out["allowed_quantity"]
+        line["allowed_amount"] = allowed
+        line["insurer_paid"] = paid
+        line["member_share_amount"] = share
+        line["deductible_applied"] = ded
+        line["provider_deduction"] = billed - allowed - mred
+        line["ruleset"] = ref = rs.ref
+        line["ruleset_digest"] = rs.digest
+        line["supplementary_paid"] = 0
+        line["supplementary_ruleset"] = None
         state = [denied, out["__pended"] or pended, out["__adjusted"] or over > 0,
                  mred + (0 if denied else ded + share + over)]
-        return line, state, f, self._counters(rs, P, ckeys), {"T": T, "row": L, "ruleset": rs.ref, "P": P, "ded": dkey,
-                                                              "caps": ckeys}
+        return line, state, f, self._counters(ref, P, ckeys), {"T": T, "row": L, "ruleset": ref, "P": P, "ded": dkey,
+                                                               "caps": ckeys}
 
-    def _counters(self, rs, P, ckeys) -> dict:
-        """What a clerk needs: aggregate values used by the rules, with the limit when the rule compares one."""
+    def _counters(self, ref: str, P: dict, ckeys: list) -> dict:
+        """What a clerk needs: aggregate values used by the rules (of ruleset ``ref``), with the limit when the rule
+        compares one."""
         used = {}
-        for rule_id, column, limit in self.limits[rs.ref]:
+        for rule_id, column, limit in self.limits[ref]:
             prior = P[column]
-            used[rule_id] = {"used": prior + 1, "limit": limit, "remaining": max(limit - prior - 1, 0)}
+            left = limit - prior - 1
+            used[rule_id] = {"used": prior + 1, "limit": limit, "remaining": 0 if left < 0 else left}  # noqa: FURB136 - max(left, 0) without a call
         caps = {}
         if ckeys:
-            consumed = self.acc[rs.ref].cap
-            for (cap_id, amount), key in zip(self.cap_limits[rs.ref], ckeys):
+            consumed = self.acc[ref].cap
+            for (cap_id, amount), key in zip(self.cap_limits[ref], ckeys):
                 if key is not None:
                     left = amount - consumed.get(key, 0)
                     caps[cap_id] = left if left > 0 else 0  # noqa: FURB136
         return {"line_no": P["line_no"], "limits": used, "cap_remaining_before": caps}
 
     def _supplementary(self, results, states, per_line, staged, facts, commit) -> None:
-        if not any(T.get("supplementary.valid") for T, _ in staged):
+        for T, _ in staged:
+            if T.get("supplementary.valid"):
+                break
+        else:
             return  # no line has a valid supplementary cover
         for rs in self.supp:
             rows, ks = [], []
             ref = rs.ref
+            bn = self.benefits[ref]
             for k, (line, state, (T, eng)) in enumerate(zip(results, states, staged)):
                 liability = state[3]
                 if line["supplementary_ruleset"] is not None or liability <= 0:
@@ -656,22 +677,23 @@ class PointEngine:
                     "basic.member_share": line["member_share_amount"], "basic.deductible": line["deductible_applied"],
                     "basic.member_liability": liability})
                 out, f = rs.python.evaluate(P)  # supplementary rulesets have no aggregates or pairs
-                P.update(allowed_amount=liability, allowed_quantity=out["allowed_quantity"])
-                rows.append(self.benefits[ref].row(P, out, liability))
-                ks.append((k, f))
+                P["allowed_amount"] = liability
+                P["allowed_quantity"] = out["allowed_quantity"]
+                rows.append(bn.row(P, out, liability))
+                ks.append((k, P, f))
             if not rows:
                 continue
-            for (k, f), row, (d, s, paid, excess) in zip(ks, rows, self.benefits[rs.ref].run(rows, self.acc[rs.ref])):
+            for (k, P, f), row, (d, _, paid, excess) in zip(ks, rows, bn.run(rows, self.acc[ref])):
                 line = results[k]
                 line["supplementary_paid"] = paid
-                line["supplementary_ruleset"] = rs.ref
+                line["supplementary_ruleset"] = ref
                 findings = per_line[k]
                 for x in f:
                     findings.append(dict(x, claim_id=line["claim_id"], __seq=x["__seq"] + semantics.SEQ_SUPP,
                                          __sev=0))
                 if any(excess):
-                    findings += self._cap_findings(row[0], rs, excess, semantics.SEQ_SUPP + semantics.SEQ_CAPS, 0)
-                commit[k]["supp"] = (rs.ref, row[4], row[5], d, paid)
+                    findings += self._cap_findings(P, rs, excess, semantics.SEQ_SUPP + semantics.SEQ_CAPS, 0)
+                commit[k]["supp"] = (ref, row[3], row[5], d, paid)
 
     def _cap_findings(self, L: dict, rs: Ruleset, excess: list, seq: int, sev: int) -> list[dict]:
         """A finding per cap of ``rs`` that the line's payment exceeded (its excess is the member's)."""
