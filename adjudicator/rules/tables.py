@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,16 +201,13 @@ class PairLookup:
 
     def __init__(self, decl: ir.Table, frame: pl.DataFrame):
         self.decl, self.frame = decl, frame
-        self._by_code2: dict[str, dict[str, int]] | None = None
 
-    @property
+    @functools.cached_property
     def by_code2(self) -> dict[str, dict[str, int]]:
-        if self._by_code2 is None:
-            c1, c2 = self.decl.pair
-            # a pair listed twice keeps its strictest row (one that never bypasses wins), as in the batch
-            g = (self.frame.filter(pl.col("modifier_ok").fill_null(0) != 9)
-                 .group_by(c2, c1).agg(pl.col("modifier_ok").fill_null(0).min())
-                 .group_by(c2).agg(pl.col(c1), pl.col("modifier_ok")))
-            self._by_code2 = {k: dict(zip(a, m)) for k, a, m in zip(g[c2].to_list(), g[c1].to_list(),
-                                                                     g["modifier_ok"].to_list())}
-        return self._by_code2
+        """Per second code, its first codes and their modifier_ok (built on first use, then a plain attribute)."""
+        c1, c2 = self.decl.pair
+        # a pair listed twice keeps its strictest row (one that never bypasses wins), as in the batch
+        g = (self.frame.filter(pl.col("modifier_ok").fill_null(0) != 9)
+             .group_by(c2, c1).agg(pl.col("modifier_ok").fill_null(0).min())
+             .group_by(c2).agg(pl.col(c1), pl.col("modifier_ok")))
+        return {k: dict(zip(a, m)) for k, a, m in zip(g[c2].to_list(), g[c1].to_list(), g["modifier_ok"].to_list())}

@@ -226,15 +226,21 @@ CLAIM_FACTS = ("claim.line_count", "claim.total_billed", "claim.codes", "claim.l
 
 
 def claim_facts(lines: list[dict]) -> dict:
-    """claim.* for one claim's lines (the same definitions as the polars backend)."""
-    adm = [x["admission_date"] for x in lines if x.get("admission_date") is not None]
-    dis = [x["discharge_date"] for x in lines if x.get("discharge_date") is not None]
-    stay = max(1, (max(dis) - min(adm)).days) if adm and dis else None
+    """claim.* for one claim's lines (the same definitions as the polars backend), in one pass over the lines."""
+    first = last = None  # the earliest admission, the latest discharge
+    codes = set()
+    for x in lines:
+        codes.add(x["service_code"])
+        a, d = x.get("admission_date"), x.get("discharge_date")
+        if a is not None and (first is None or a < first):
+            first = a
+        if d is not None and (last is None or d > last):
+            last = d
     return {
         "claim.line_count": len(lines),
         "claim.total_billed": sum([x["billed_amount"] for x in lines]),
-        "claim.codes": sorted({x["service_code"] for x in lines}),
-        "claim.length_of_stay": stay,
+        "claim.codes": sorted(codes),
+        "claim.length_of_stay": None if first is None or last is None else max(1, (last - first).days),
     }
 
 
@@ -314,28 +320,32 @@ class RuleIndex:
     def own_view(self, own: tuple) -> tuple[list, list]:
         """``entries()`` of the counted lines of the claim being checked, regrouped for ``fill``: per aggregate the
         entries whose ``where`` holds as (ident, key, order, day, value); per pair table (ident, group, code)."""
-        aggs = [[(ident, e[0], e[1], e[2], e[4]) for ident, a, _, _ in own if (e := a[i]) is not None and e[3]]
-                for i in range(len(self.prs.agg_outputs))]
-        pairs = [[(ident, g[k], code) for ident, _, g, code in own] for k in range(len(self.prs.pairs))]
+        aggs = [[] for _ in self.prs.agg_outputs]
+        pairs = [[] for _ in self.prs.pairs]
+        for ident, a, g, code in own:
+            for i, e in enumerate(a):
+                if e is not None and e[3]:
+                    aggs[i].append((ident, e[0], e[1], e[2], e[4]))
+            for k, group in enumerate(g):
+                pairs[k].append((ident, group, code))
         return aggs, pairs
 
     def fill(self, L: dict, mine: tuple | None = None, view: tuple | None = None) -> None:
         """Write ``__agg{i}`` and ``__pair.T`` into a prepared line. ``view``: ``own_view`` of the counted lines of
         the claim being checked (they are not in the index: a check changes nothing); ``mine``: this line's
-        ``PythonRuleset.entries()`` when already computed."""
+        ``PythonRuleset.entries()`` when already computed (its ident, and each aggregate entry's key, order and day,
+        are the line's own)."""
         prs = self.prs
         if mine is None:
             mine = prs.entries(L)
-        day = L["service_date"]
-        order = (day, L["claim_id"], L["line_no"])
-        me = order[1:]
-        for i, (name, is_count, within) in enumerate(prs.agg_outputs):
-            e = mine[1][i]
-            key = (None,) if e is None else e[0]
-            if None in key:
+        me, aggs, groups, code = mine
+        for i, e in enumerate(aggs):
+            name, is_count, within = prs.agg_outputs[i]
+            if e is None or None in e[0]:
                 L[name] = 0
                 continue
-            start = _window_start(day, within)
+            key, order, day = e[0], e[1], e[2]
+            start = None if within is None else _window_start(day, within)
             s = self.series[i].get(key)
             c, v = s.query(order, start) if s is not None else (0, 0)
             if view is not None:
@@ -345,14 +355,14 @@ class RuleIndex:
                         v += x
             L[name] = c if is_count else v
         for k, (t, name) in enumerate(prs.pair_outputs):
-            rows = prs.pair_lookups[t].by_code2.get(L["service_code"])
+            rows = prs.pair_lookups[t].by_code2.get(code)
             if not rows:  # the code bundles into nothing: no need to know the line's group
                 L[name] = False
                 continue
-            group = mine[2][k]
+            group = groups[k]
             members = self.groups[t].get(group, ())
             if view is not None:
-                mine_ = [(ident, code) for ident, g, code in view[1][k] if g == group]
+                mine_ = [(ident, c) for ident, g, c in view[1][k] if g == group]
                 if mine_:
                     members = [*members, *mine_]
             L[name] = prs.pair_hit(t, L, members, rows)
