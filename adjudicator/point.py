@@ -599,20 +599,13 @@ class PointEngine:
         if rs is None and not eng["skip"]:
             f.append(self._finding(L, "engine", "NO_RULESET", "NO_RULESET", "deny", 0, "provider", 50, 3))
         if evaluated is None:
-            first_deny = next((x for x in sorted(eng["findings"], key=lambda x: x["__seq"]) if x["action"] == "deny"),
-                              None)
+            first_deny = next((x for x in sorted(eng["findings"], key=_SEQ) if x["action"] == "deny"), None)
             member_liab = billed if first_deny is not None and first_deny["liability"] == "member" else 0
-            line = {**eng["row"], "allowed_quantity": 0, "allowed_amount": 0, "insurer_paid": 0,
-                    "member_share_amount": 0, "deductible_applied": 0, "provider_deduction": billed - member_liab,
-                    "ruleset": None, "ruleset_digest": None, "supplementary_paid": 0, "supplementary_ruleset": None}
+            line = self._result_line(L, 0, 0, 0, 0, 0, billed - member_liab, None)
             return line, [True, pended, False, member_liab], f, {}, {"T": T, "row": L, "ruleset": None}
         P, out, rf = evaluated
         (ded, share, paid, excess), dkey, ckeys = money
-        if rf:
-            claim_id = L["claim_id"]
-            for x in rf:
-                x["claim_id"] = claim_id
-            f += rf
+        f += rf  # (evaluate stamped them with the line's claim_id and line_no)
         over = sum(excess)
         if over:
             f += self._cap_findings(L, rs, excess, semantics.SEQ_CAPS, semantics.SEVERITY["cap"])
@@ -621,21 +614,30 @@ class PointEngine:
         allowed = out["allowed_amount"]
         if denied:
             paid = share = ded = 0
-        line = L.copy()  # the row's keys, then the result's in order (a copy costs less than a merge)
-        line["allowed_quantity"] = out["allowed_quantity"]
-        line["allowed_amount"] = allowed
-        line["insurer_paid"] = paid
-        line["member_share_amount"] = share
-        line["deductible_applied"] = ded
-        line["provider_deduction"] = billed - allowed - mred
-        line["ruleset"] = ref = rs.ref
-        line["ruleset_digest"] = rs.digest
-        line["supplementary_paid"] = 0
-        line["supplementary_ruleset"] = None
+        line = self._result_line(L, out["allowed_quantity"], allowed, paid, share, ded, billed - allowed - mred, rs)
+        ref = rs.ref
         state = [denied, out["__pended"] or pended, out["__adjusted"] or over > 0,
                  mred + (0 if denied else ded + share + over)]
         return line, state, f, self._counters(ref, P, ckeys), {"T": T, "row": L, "ruleset": ref, "P": P, "ded": dkey,
                                                                "caps": ckeys}
+
+    @staticmethod
+    def _result_line(row: dict, allowed_quantity: int, allowed: int, paid: int, share: int, ded: int,
+                     provider_deduction: int, rs: Ruleset | None) -> dict:
+        """A line's result as far as the basic ruleset decides it: a copy of the row with the result's keys written
+        in, in order (a copy costs less than a merge); the supplementary pass and ``_decide`` fill in the rest."""
+        line = row.copy()
+        line["allowed_quantity"] = allowed_quantity
+        line["allowed_amount"] = allowed
+        line["insurer_paid"] = paid
+        line["member_share_amount"] = share
+        line["deductible_applied"] = ded
+        line["provider_deduction"] = provider_deduction
+        line["ruleset"] = None if rs is None else rs.ref
+        line["ruleset_digest"] = None if rs is None else rs.digest
+        line["supplementary_paid"] = 0
+        line["supplementary_ruleset"] = None
+        return line
 
     def _counters(self, ref: str, P: dict, ckeys: list) -> dict:
         """What a clerk needs: aggregate values used by the rules (of ruleset ``ref``), with the limit when the rule

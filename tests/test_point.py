@@ -221,3 +221,22 @@ def test_explain_lists_every_rule_with_the_values_it_read(population_engine):
     assert rules["SEX-001"]["read"]["member.sex"] == "M" and rules["SEX-001"]["read"]["attr.sex"] == "F"
     (rs,) = [r for r in eng.rulesets if r.ref == entry["ruleset"]]
     assert list(rules) == [r.id for r in rs.ir.rules]
+
+
+def test_a_line_in_contract_order_and_the_same_line_otherwise_validate_alike():
+    """normalise reads a line that holds exactly the contract columns in contract order by unpacking it; a line in
+    another order, with an extra key, or with a value to convert takes the general path — same dict, same key order,
+    and the caller's dict is never the one returned."""
+    from adjudicator import schema
+    from adjudicator.point import normalise
+    row = {c: None for c in schema.CLAIM_LINES} | line("n1", 1, M1, "901910", 1, 1_000_000, submission="original")
+    row = {c: row[c] for c in schema.CLAIM_LINES}
+    want, problems = normalise(row)
+    assert not problems and want == row and want is not row and list(want) == list(schema.CLAIM_LINES)
+    for other in ({c: row[c] for c in reversed(schema.CLAIM_LINES)}, row | {"note": "x"},
+                  row | {"quantity": "1"}, row | {"service_date": row["service_date"].isoformat()}):
+        got, problems = normalise(other)
+        assert not problems and got == want and list(got) == list(want)
+    for bad in (row | {"quantity": True}, row | {"member_id": " "}, row | {"service_code": None}):
+        assert normalise(bad)[0] is None
+    assert row == want  # not changed
